@@ -1,0 +1,6 @@
+"""Configuration: pydantic models and the TOML loader."""
+
+from edged.config.loader import ConfigError, load_config, validate_config
+from edged.config.models import DaemonConfig
+
+__all__ = ["ConfigError", "DaemonConfig", "load_config", "validate_config"]

@@ -1,0 +1,137 @@
+"""The daemon's whole configuration as pydantic models.
+
+Every default here is the development default: a daemon started with no config file runs
+on simulated devices, an embedded broker and a simulated cloud, with its data in ./var.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from hal.config import (
+    CameraConfig,
+    DisplayConfig,
+    PrinterConfig,
+    ScannerConfig,
+    SimCamera,
+    SimDisplay,
+    SimPrinter,
+    SimScanner,
+)
+
+Fen = Annotated[int, Field(ge=0, strict=True)]
+
+
+class Section(BaseModel):
+    """Unknown keys are typos in a config file, so every section forbids them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceIdentity(Section):
+    site: str = Field("dev-site", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    id: str = Field("dev-kiosk", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    kind: Literal["kiosk", "vending"] = "kiosk"
+    name: str = "Development kiosk"
+
+
+class Paths(Section):
+    data_dir: Path = Path("var")
+    control_socket: Path | None = None
+    """Defaults to `<data_dir>/edged.sock`."""
+
+    def socket_path(self) -> Path:
+        return self.control_socket or self.data_dir / "edged.sock"
+
+
+class TlsFiles(Section):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure_skip_hostname_check: bool = False
+
+
+class Broker(Section):
+    mode: Literal["embedded", "external"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    """0 with the embedded broker means: pick a free loopback port."""
+    protocol: Literal["mqtt5", "mqtt311"] = "mqtt5"
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    client_id: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsFiles | None = None
+    allow_plain_tcp: bool = True
+    """Production configs set this false, so a missing [broker.tls] is an error, not a leak."""
+
+
+class Link(Section):
+    inflight_window: int = Field(64, ge=1, le=65535)
+    retention_hours: float = Field(72, gt=0)
+    max_downlink_bytes: int = Field(64 * 1024, ge=1024)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(60, gt=0)
+
+
+class StoreLimits(Section):
+    max_db_mb: int = Field(512, ge=8)
+    shed_telemetry_at_pct: int = Field(80, ge=10, le=100)
+    stop_sales_at_pct: int = Field(95, ge=10, le=100)
+
+
+class Security(Section):
+    trusted_keys: list[str] = Field(default_factory=list)
+    """Base64 Ed25519 public keys allowed to sign downlink messages."""
+    backend_seal_key: str | None = None
+    """Base64 X25519 public key of the backend; payment codes are sealed to it."""
+    max_clock_skew_s: int = Field(300, ge=0)
+    technician_token: SecretStr | None = None
+
+
+class Payments(Section):
+    currency: Literal["CNY"] = "CNY"
+    deadline_s: float = Field(40, ge=5, le=300)
+    """How long a shopper may confirm on the phone before the kiosk reverses (WeChat: 30-45 s)."""
+    query_interval_s: float = Field(3, gt=0, le=30)
+    reverse_timeout_s: float = Field(60, gt=0)
+    native_qr_ttl_s: int = Field(300, ge=30, le=7200)
+    max_sale_fen: Fen = 1_000_000
+
+
+class Checkout(Section):
+    shop_name: str = "edged demo shop"
+    inactivity_timeout_s: float = Field(120, gt=0)
+    catalog_seed: Path | None = None
+    """CSV of barcode,name,price_fen,stock loaded into an empty catalog at start."""
+    order_url: str = "https://mp.example.com/o/"
+
+
+class Cloud(Section):
+    mode: Literal["simulated", "remote"] = "simulated"
+    """`simulated` runs the simulated mini-program backend beside the daemon (development)."""
+
+
+class Health(Section):
+    interval_s: float = Field(30, ge=1)
+
+
+class DaemonConfig(Section):
+    device: DeviceIdentity = DeviceIdentity()
+    paths: Paths = Paths()
+    broker: Broker = Broker()
+    link: Link = Link()
+    store: StoreLimits = StoreLimits()
+    security: Security = Security()
+    scanner: ScannerConfig = SimScanner()
+    camera: CameraConfig = SimCamera()
+    printer: PrinterConfig = SimPrinter()
+    display: DisplayConfig = SimDisplay()
+    payments: Payments = Payments()
+    checkout: Checkout = Checkout()
+    cloud: Cloud = Cloud()
+    health: Health = Health()

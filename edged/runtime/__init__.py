@@ -1,0 +1,1 @@
+"""Process plumbing: clock, backoff, supervision, systemd notify, logging, the daemon."""

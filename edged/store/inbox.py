@@ -1,0 +1,23 @@
+"""The inbox: a downlink id is recorded in the same transaction as its effect."""
+
+from __future__ import annotations
+
+from edged.contract.envelope import Envelope
+from edged.store.database import Store, Transaction
+
+
+class Inbox:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def claim(self, tx: Transaction, envelope: Envelope, topic: str) -> bool:
+        """Record the id; False means it was seen before and must have no second effect."""
+        changed = await tx.execute(
+            "INSERT OR IGNORE INTO inbox (msg_id, topic, type, received_at) VALUES (?, ?, ?, ?)",
+            (envelope.id, topic, envelope.type, tx.now),
+        )
+        return changed == 1
+
+    async def seen(self, msg_id: str) -> bool:
+        row = await self._store.fetchone("SELECT 1 FROM inbox WHERE msg_id = ?", (msg_id,))
+        return row is not None

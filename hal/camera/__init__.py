@@ -1,0 +1,1 @@
+"""Cameras that read QR and payment codes: picamera2, V4L2, and simulated."""

@@ -1,0 +1,137 @@
+"""Device configuration: which driver each device kind uses, and that driver's options.
+
+The daemon's config embeds these sections; the HAL factory turns them into drivers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimScanner(Section):
+    driver: Literal["sim"] = "sim"
+    script_file: Path | None = None
+
+
+class EvdevScanner(Section):
+    driver: Literal["evdev"]
+    device: str
+    """A /dev/input/by-id path, a device name, or vendor:product in hex (`05e0:1200`)."""
+    layout: Literal["us", "de", "fr"] = "us"
+    prefix: str = ""
+    suffix: str = ""
+    grab: bool = True
+
+
+class SerialScanner(Section):
+    driver: Literal["serial"]
+    port: str
+    baudrate: int = Field(9600, gt=0)
+    terminator: Literal["CR", "LF", "CRLF"] = "CR"
+    prefix: str = ""
+
+
+ScannerConfig = Annotated[SimScanner | EvdevScanner | SerialScanner, Field(discriminator="driver")]
+
+
+class SimCamera(Section):
+    driver: Literal["sim"] = "sim"
+    image_dir: Path | None = None
+
+
+class PiCamera(Section):
+    driver: Literal["picamera2"]
+    width: int = Field(640, ge=160)
+    height: int = Field(480, ge=120)
+    max_fps: float = Field(10, gt=0, le=60)
+    decoder: Literal["zxing", "pyzbar"] = "zxing"
+    symbologies: list[str] = Field(default_factory=lambda: ["qrcode"])
+
+
+class V4l2Camera(Section):
+    driver: Literal["v4l2"]
+    device: str = "/dev/video0"
+    width: int = Field(640, ge=160)
+    height: int = Field(480, ge=120)
+    max_fps: float = Field(10, gt=0, le=60)
+    decoder: Literal["zxing", "pyzbar"] = "zxing"
+    symbologies: list[str] = Field(default_factory=lambda: ["qrcode"])
+
+
+class NoCamera(Section):
+    driver: Literal["none"]
+
+
+CameraConfig = Annotated[
+    SimCamera | PiCamera | V4l2Camera | NoCamera, Field(discriminator="driver")
+]
+
+
+class PrinterLayout(Section):
+    paper_mm: Literal[58, 80] = 80
+    encoding: Literal["gb18030"] = "gb18030"
+
+
+class SimPrinter(PrinterLayout):
+    driver: Literal["sim"] = "sim"
+    output_dir: Path | None = None
+    """Defaults to `<data_dir>/printer`."""
+
+
+class UsbPrinter(PrinterLayout):
+    driver: Literal["usb"]
+    vendor_id: int = Field(ge=0, le=0xFFFF)
+    product_id: int = Field(ge=0, le=0xFFFF)
+
+    @field_validator("vendor_id", "product_id", mode="before")
+    @classmethod
+    def _hex(cls, value: object) -> object:
+        return int(value, 16) if isinstance(value, str) else value
+
+
+class SerialPrinter(PrinterLayout):
+    driver: Literal["serial"]
+    port: str
+    baudrate: int = Field(19200, gt=0)
+
+
+class NetworkPrinter(PrinterLayout):
+    driver: Literal["network"]
+    host: str
+    port: int = Field(9100, ge=1, le=65535)
+    timeout_s: float = Field(3, gt=0)
+
+
+PrinterConfig = Annotated[
+    SimPrinter | UsbPrinter | SerialPrinter | NetworkPrinter, Field(discriminator="driver")
+]
+
+
+class SimDisplay(Section):
+    driver: Literal["sim"] = "sim"
+    echo: bool = False
+    """Also print each view to the terminal."""
+
+
+class SerialDisplay(Section):
+    driver: Literal["serial"]
+    port: str
+    baudrate: int = Field(9600, gt=0)
+    columns: int = Field(20, ge=8, le=40)
+    rows: int = Field(2, ge=1, le=4)
+
+
+class WebDisplay(Section):
+    driver: Literal["web"]
+    listen: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+DisplayConfig = Annotated[SimDisplay | SerialDisplay | WebDisplay, Field(discriminator="driver")]

@@ -1,0 +1,1 @@
+"""Customer displays: serial pole display (VFD), a local web page, and simulated."""

@@ -1,0 +1,59 @@
+"""A simulated printer: each job becomes an ESC/POS file and a text rendering on disk.
+
+Tests and the demo can set its paper state to exercise paper-out and cover-open handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from escpos.printer import Dummy
+
+from hal.device import DeviceKind, DeviceStatus
+from hal.printer.document import PrintDocument
+from hal.printer.layout import COLUMNS_BY_PAPER_MM
+from hal.printer.protocol import PaperState, PrinterNotReady
+from hal.printer.render import render_escpos, render_text
+
+
+class SimulatedPrinter:
+    def __init__(self, output_dir: Path, paper_mm: int = 80, encoding: str = "gb18030") -> None:
+        self.output_dir = output_dir
+        self.width = COLUMNS_BY_PAPER_MM[paper_mm]
+        self.encoding = encoding
+        self.state = PaperState()
+        self.printed = 0
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self._count = len(list(output_dir.glob("receipt-*.txt")))
+
+    def status(self) -> DeviceStatus:
+        return DeviceStatus(
+            DeviceKind.PRINTER,
+            "sim",
+            present=True,
+            ok=self.state.ready,
+            detail=self.state.problem(),
+        )
+
+    async def paper_state(self) -> PaperState:
+        return self.state
+
+    async def print(self, document: PrintDocument) -> None:
+        if not self.state.ready:
+            raise PrinterNotReady(self.state)
+        dummy = Dummy()
+        render_escpos(dummy, document, self.width, self.encoding)
+        self._count += 1
+        stem = self.output_dir / f"receipt-{self._count:06d}"
+        text = render_text(document, self.width)
+        await asyncio.to_thread(_write_pair, stem, dummy.output, text)
+        self.printed += 1
+
+    async def close(self) -> None:
+        return None
+
+
+def _write_pair(stem: Path, escpos: bytes, text: str) -> None:
+    stem.with_suffix(".bin").write_bytes(escpos)
+    stem.with_suffix(".txt").write_text(text, encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Barcode scanners: keyboard-wedge (evdev), serial, and simulated."""
