@@ -1,0 +1,1 @@
+"""Shop services: checkout, payments, printing. They know shops and nothing of USB."""

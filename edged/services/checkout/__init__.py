@@ -1,0 +1,1 @@
+"""Checkout: catalog, the sale session, completion and receipts."""

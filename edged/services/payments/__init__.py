@@ -1,0 +1,1 @@
+"""Payments: micropay (payment code) and native QR, as persisted state machines."""
