@@ -6,10 +6,12 @@ on simulated devices, an embedded broker and a simulated cloud, with its data in
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from hal.config import (
     CameraConfig,
@@ -69,6 +71,12 @@ class Broker(Section):
     allow_plain_tcp: bool = True
     """Production configs set this false, so a missing [broker.tls] is an error, not a leak."""
 
+    @model_validator(mode="after")
+    def _tls_required(self) -> Broker:
+        if self.mode == "external" and self.tls is None and not self.allow_plain_tcp:
+            raise ValueError("allow_plain_tcp is false, so [broker.tls] with ca_file is required")
+        return self
+
 
 class Link(Section):
     inflight_window: int = Field(64, ge=1, le=65535)
@@ -91,6 +99,30 @@ class Security(Section):
     """Base64 X25519 public key of the backend; payment codes are sealed to it."""
     max_clock_skew_s: int = Field(300, ge=0)
     technician_token: SecretStr | None = None
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _ed25519_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            _raw_key(key, "Ed25519 public key")
+        return keys
+
+    @field_validator("backend_seal_key")
+    @classmethod
+    def _x25519_key(cls, key: str | None) -> str | None:
+        if key is not None:
+            _raw_key(key, "X25519 public key")
+        return key
+
+
+def _raw_key(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} must be base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"{what} must be 32 raw bytes in base64, got {len(raw)} bytes")
+    return raw
 
 
 class Payments(Section):

@@ -20,6 +20,7 @@ from edged.config import DaemonConfig
 from edged.contract.ids import new_id
 from edged.contract.topics import DeviceTopics
 from edged.control.server import ControlServer
+from edged.runtime.boot_record import BootRecord
 from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
@@ -130,6 +131,9 @@ class Daemon:
         self.on_close(self.store.close)
         self.outbox = Outbox(self.store, self.topics)
         self.inbox = Inbox(self.store)
+        boot = BootRecord(self.store, self.outbox, self.boot_id, __version__)
+        await boot.record_start()
+        self.on_close(boot.record_stop)
         maintenance = StoreMaintenance(self.store, self.outbox, cfg.store, cfg.link.retention_hours)
         self.supervisor.start("store", maintenance.run, Role.CORE)
         self.add_status("store", maintenance.status)

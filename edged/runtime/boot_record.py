@@ -1,0 +1,53 @@
+"""Each start is a recorded fact: fleet operations see restarts and unclean shutdowns.
+
+The boot row and its `device.boot` message commit together before READY; a clean stop
+stamps `stopped_at`, so a row left without one means the previous run was killed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edged.contract.topics import Uplink
+from edged.store import Store
+from edged.store.outbox import Outbox
+
+BOOT_SEQUENCE = "boot"
+
+
+class BootRecord:
+    def __init__(self, store: Store, outbox: Outbox, boot_id: str, version: str) -> None:
+        self._store = store
+        self._outbox = outbox
+        self.boot_id = boot_id
+        self._version = version
+        self.previous_shutdown = "none"
+
+    async def record_start(self) -> dict[str, Any]:
+        async with self._store.transaction() as tx:
+            previous = await tx.fetchone(
+                "SELECT boot_id, stopped_at FROM boots ORDER BY seq DESC LIMIT 1"
+            )
+            if previous is not None:
+                self.previous_shutdown = "clean" if previous["stopped_at"] else "unclean"
+            synced = self._store.clock.synced()
+            seq = await tx.next_sequence(BOOT_SEQUENCE)
+            await tx.insert(
+                "INSERT INTO boots (boot_id, seq, version, started_at, clock_synced) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.boot_id, seq, self._version, tx.now, synced),
+            )
+            body = {
+                "boot_id": self.boot_id,
+                "version": self._version,
+                "previous_boot_id": previous["boot_id"] if previous else None,
+                "previous_shutdown": self.previous_shutdown,
+            }
+            await self._outbox.add(tx, Uplink.HEALTH, "device.boot", body)
+        return body
+
+    async def record_stop(self) -> None:
+        async with self._store.transaction() as tx:
+            await tx.execute(
+                "UPDATE boots SET stopped_at = ? WHERE boot_id = ?", (tx.now, self.boot_id)
+            )
