@@ -1,0 +1,234 @@
+"""Message bodies of the contract (v1): the `body` of each envelope type, as pydantic models.
+
+The daemon builds and parses bodies with these models, the simulated cloud does the same, and
+the AsyncAPI document is generated from them, so a field cannot drift between the three.
+Money is always integer fen (`strict`: a float or a string is rejected, never rounded).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edged.contract.topics import Downlink, Uplink
+
+TradeNo = Annotated[str, Field(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+"""Merchant trade number: at most 32 characters, as the payment networks require."""
+SaleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Amount = Annotated[int, Field(gt=0, le=100_000_000, strict=True)]
+"""A positive amount in fen."""
+Fen = Annotated[int, Field(ge=0, le=100_000_000_000, strict=True)]
+B64 = Annotated[str, Field(min_length=4, max_length=4096, pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
+Timestamp = Annotated[str, Field(min_length=20, max_length=40)]
+"""RFC 3339 with a UTC offset."""
+
+
+class BodyError(ValueError):
+    """A body that does not match its type's model; the message says which field, safe to log."""
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PayMethod(StrEnum):
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    NATIVE_QR = "native_qr"
+
+
+# -- uplink: evt/pay ---------------------------------------------------------------------
+
+
+class SealedCode(Body):
+    """A payment code sealed to the backend's X25519 key (see services/payments/sealing.py)."""
+
+    alg: Literal["X25519-HKDF-SHA256-AES256GCM"] = "X25519-HKDF-SHA256-AES256GCM"
+    epk: B64
+    """The sender's ephemeral X25519 public key."""
+    nonce: B64
+    ct: B64
+    """AES-GCM ciphertext and tag; the trade number is the associated data."""
+
+
+class MicropayRequest(Body):
+    """`pay.micropay`: collect `amount_fen` with the code the shopper showed."""
+
+    trade_no: TradeNo
+    sale_id: SaleId
+    method: Literal[PayMethod.WECHAT, PayMethod.ALIPAY]
+    amount_fen: Amount
+    currency: Literal["CNY"] = "CNY"
+    sealed_code: SealedCode
+
+
+class NativeCreateRequest(Body):
+    """`pay.native_create`: register an order the shopper pays in the mini-program."""
+
+    trade_no: TradeNo
+    sale_id: SaleId
+    amount_fen: Amount
+    currency: Literal["CNY"] = "CNY"
+    session: Annotated[str, Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    """What the kiosk's QR code carries (mini-program codes hold at most 32 characters)."""
+    expires_at: Timestamp
+
+
+class QueryRequest(Body):
+    """`pay.query`: what is the state of this trade? Answered with a `pay.result`."""
+
+    trade_no: TradeNo
+    attempt: int = Field(ge=1, strict=True)
+
+
+class ReverseRequest(Body):
+    """`pay.reverse`: cancel a micropay; answered REVERSED, or SUCCESS when already paid."""
+
+    trade_no: TradeNo
+    reason: Literal["deadline", "unknown_result", "shopper_cancelled"]
+    attempt: int = Field(ge=1, strict=True)
+
+
+class CloseRequest(Body):
+    """`pay.close`: close a native order (expired or cancelled); answered CLOSED or SUCCESS."""
+
+    trade_no: TradeNo
+    reason: Literal["expired", "shopper_cancelled"]
+    attempt: int = Field(ge=1, strict=True)
+
+
+# -- downlink: cmd/pay -------------------------------------------------------------------
+
+
+class TradeState(StrEnum):
+    SUCCESS = "SUCCESS"
+    """Paid. Only this, signed, for the exact trade number and amount releases goods."""
+    USERPAYING = "USERPAYING"
+    """The shopper is confirming on the phone: keep querying."""
+    NOTPAY = "NOTPAY"
+    """Native order not paid yet."""
+    FAILED = "FAILED"
+    """Declined; `reason` says why."""
+    REVERSED = "REVERSED"
+    CLOSED = "CLOSED"
+    UNKNOWN = "UNKNOWN"
+    """The backend cannot tell (e.g. the network timed out): the kiosk reverses."""
+
+
+class PayResult(Body):
+    """`pay.result`: the backend's answer to any pay request, or a pushed native result."""
+
+    trade_no: TradeNo
+    amount_fen: Amount
+    state: TradeState
+    reason: str = Field("", max_length=200)
+    transaction_id: str = Field("", max_length=64)
+    """The payment network's id for a SUCCESS, printed on the receipt."""
+    paid_at: Timestamp | None = None
+
+
+# -- uplink: evt/txn, evt/order, evt/health ----------------------------------------------
+
+
+class TxnLine(Body):
+    barcode: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    unit_price_fen: Fen
+    quantity: int = Field(gt=0, strict=True)
+    line_total_fen: Fen
+
+
+class TxnPayment(Body):
+    trade_no: TradeNo
+    method: PayMethod
+    amount_fen: Amount
+    transaction_id: str = Field("", max_length=64)
+
+
+class TxnBody(Body):
+    """`txn.completed` (or `txn.voided`, `txn.refunded`): a finished sale."""
+
+    sale_id: SaleId
+    sale_seq: int = Field(ge=1, strict=True)
+    lines: list[TxnLine] = Field(max_length=500)
+    total_fen: Fen
+    payments: list[TxnPayment] = Field(max_length=8)
+    completed_at: Timestamp
+    clock_synced: bool
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "received"
+    PRINTED = "printed"
+    READY = "ready"
+    FULFILLED = "fulfilled"
+    FAILED = "failed"
+
+
+class OrderBody(Body):
+    """`order.status`: where a mini-program order is at this device."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    status: OrderStatus
+    reason: str = Field("", max_length=200)
+
+
+class HealthDevice(Body):
+    kind: str = Field(max_length=32)
+    driver: str = Field(max_length=32)
+    present: bool
+    ok: bool
+    detail: str = Field("", max_length=200)
+
+
+class HealthBody(Body):
+    """`health.report`: periodic telemetry (QoS 0, shed first when the store is full)."""
+
+    devices: list[HealthDevice] = Field(max_length=16)
+    queue_depth: int = Field(ge=0, strict=True)
+    oldest_unsent_age_s: float = Field(ge=0)
+    disk_free_bytes: int = Field(ge=0, strict=True)
+    db_bytes: int = Field(ge=0, strict=True)
+    temperature_c: float | None = None
+    sales_allowed: bool
+
+
+B = TypeVar("B", bound=Body)
+
+
+# -- the catalogue of message types ------------------------------------------------------
+
+
+MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
+    "pay.micropay": (Uplink.PAY, MicropayRequest, MicropayRequest.__doc__ or ""),
+    "pay.native_create": (Uplink.PAY, NativeCreateRequest, NativeCreateRequest.__doc__ or ""),
+    "pay.query": (Uplink.PAY, QueryRequest, QueryRequest.__doc__ or ""),
+    "pay.reverse": (Uplink.PAY, ReverseRequest, ReverseRequest.__doc__ or ""),
+    "pay.close": (Uplink.PAY, CloseRequest, CloseRequest.__doc__ or ""),
+    "pay.result": (Downlink.PAY, PayResult, PayResult.__doc__ or ""),
+    "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
+    "order.status": (Uplink.ORDER, OrderBody, OrderBody.__doc__ or ""),
+    "health.report": (Uplink.HEALTH, HealthBody, HealthBody.__doc__ or ""),
+}
+"""Envelope `type` -> (topic kind, body model, what it means). The AsyncAPI source of truth."""
+
+
+def parse_body(model: type[B], body: Any) -> B:
+    """Validate an untrusted body; raises BodyError (never anything else) when it is bad."""
+    if not isinstance(body, dict):
+        raise BodyError("body is not a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BodyError(f"{where}: {first['msg']}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise BodyError(f"invalid body: {type(exc).__name__}") from None
+
+
+def dump_body(body: Body) -> dict[str, Any]:
+    """The JSON-ready dict an envelope carries."""
+    return body.model_dump(mode="json")
