@@ -81,4 +81,4 @@ def _reason(err: Any) -> str:
         return "unknown key"
     if err["type"] == "missing":
         return "required key is missing"
-    return str(err["msg"])
+    return str(err["msg"]).removeprefix("Value error, ")

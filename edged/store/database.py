@@ -114,7 +114,10 @@ class Store:
         writer = await aiosqlite.connect(path, isolation_level=None)
         try:
             writer.row_factory = sqlite3.Row
-            await _configure(writer)
+            try:
+                await _configure(writer)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
             await _check_integrity(writer, path)
             await _migrate(writer, migrations if migrations is not None else bundled_migrations())
             reader = await aiosqlite.connect(path, isolation_level=None)

@@ -18,7 +18,7 @@ from edged.control.client import call
 
 @dataclass
 class DaemonProcess:
-    config_file: Path
+    config_file: Path | None
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -41,7 +41,7 @@ class DaemonProcess:
         log = self.log_file.open("ab")
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "edged", "run", "--config", str(self.config_file), *extra_args],
+            [sys.executable, "-m", "edged", "run", *self._config_args(), *extra_args],
             cwd=self.workdir,
             env=env,
             stdout=log,
@@ -68,6 +68,9 @@ class DaemonProcess:
                 continue
             self.notifications.extend(data.decode().split("\n"))
 
+    def _config_args(self) -> list[str]:
+        return [] if self.config_file is None else ["--config", str(self.config_file)]
+
     def control(self, command: str, args: dict[str, Any] | None = None) -> Any:
         socket_path = load_config(self.config_file).paths.socket_path()
         if not socket_path.is_absolute():
@@ -80,8 +83,10 @@ class DaemonProcess:
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=timeout)
+        elapsed = time.monotonic() - started
+        self._drain_notify()
         self._close_notify()
-        return code, time.monotonic() - started
+        return code, elapsed
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -93,6 +98,16 @@ class DaemonProcess:
         if not self.log_file.exists():
             return ""
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def _drain_notify(self) -> None:
+        if self._notify is None:
+            return
+        self._notify.setblocking(False)
+        while True:
+            try:
+                self.notifications.extend(self._notify.recv(4096).decode().split("\n"))
+            except BlockingIOError:
+                return
 
     def _close_notify(self) -> None:
         if self._notify is not None:

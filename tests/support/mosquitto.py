@@ -39,9 +39,7 @@ class Mosquitto:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
-        listener = self.extra_config or (
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-        )
+        listener = self.extra_config or (f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
         conf.write_text(
             "persistence false\n"
             "log_dest stderr\n"

@@ -1,0 +1,191 @@
+"""The store: durable facts with their outbox rows, migrations, and a refusal to start unsafe."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from edged.contract.envelope import decode_envelope
+from edged.contract.topics import DeviceTopics, Uplink
+from edged.runtime.clock import SystemClock
+from edged.store import Store, StoreError
+from edged.store.database import Migration, bundled_migrations
+from edged.store.outbox import Outbox
+
+TOPICS = DeviceTopics("site-1", "kiosk-1")
+
+
+async def open_store(path: Path) -> Store:
+    return await Store.open(path, SystemClock())
+
+
+async def test_a_new_store_is_wal_with_full_sync_and_every_migration(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        journal = await store.fetchone("PRAGMA journal_mode")
+        assert journal is not None and journal[0] == "wal"
+        assert await store.schema_version() == len(bundled_migrations())
+        tables = {r[0] for r in await store.fetchall("SELECT name FROM sqlite_master")}
+        assert {
+            "products",
+            "stock",
+            "sales",
+            "sale_lines",
+            "payments",
+            "outbox",
+            "inbox",
+            "print_jobs",
+            "config_versions",
+            "sequences",
+        } <= tables
+        async with store.transaction() as tx:
+            sync = await tx.fetchone("PRAGMA synchronous")
+        assert sync is not None and sync[0] == 2  # FULL
+    finally:
+        await store.close()
+
+
+async def test_reopening_runs_no_migration_twice(tmp_path: Path) -> None:
+    path = tmp_path / "edged.db"
+    store = await open_store(path)
+    async with store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO products (barcode, name, price_fen, updated_at) VALUES (?, ?, ?, ?)",
+            ("6901234567892", "矿泉水", 200, tx.now),
+        )
+    await store.close()
+
+    store = await open_store(path)
+    try:
+        row = await store.fetchone("SELECT name, price_fen FROM products")
+        assert row is not None and (row[0], row[1]) == ("矿泉水", 200)
+        assert await store.schema_version() == len(bundled_migrations())
+    finally:
+        await store.close()
+
+
+async def test_a_schema_newer_than_the_code_refuses_to_start(tmp_path: Path) -> None:
+    path = tmp_path / "edged.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+
+    with pytest.raises(StoreError, match="schema version 999 is newer"):
+        await open_store(path)
+
+
+async def test_a_corrupt_database_refuses_to_start_and_is_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "edged.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    before = path.read_bytes()
+
+    with pytest.raises(StoreError, match="edged.db"):
+        await open_store(path)
+    assert path.read_bytes() == before
+
+
+async def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "edged.db"
+    store = await open_store(path)
+    await store.close()
+    broken = [*bundled_migrations()]
+    broken.append(
+        Migration(len(broken) + 1, "9999_broken.sql", "CREATE TABLE t (x);\nNOT SQL AT ALL;")
+    )
+
+    with pytest.raises(StoreError, match="9999_broken.sql failed"):
+        await Store.open(path, SystemClock(), broken)
+
+    store = await open_store(path)
+    try:
+        assert await store.schema_version() == len(bundled_migrations())
+        names = {r[0] for r in await store.fetchall("SELECT name FROM sqlite_master")}
+        assert "t" not in names
+    finally:
+        await store.close()
+
+
+async def test_a_fact_and_its_message_commit_together(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    outbox = Outbox(store, TOPICS)
+    try:
+        async with store.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO sales (id, seq, state, total_fen, created_at, clock_synced, "
+                "updated_at) VALUES ('s1', 1, 'paid', 1250, ?, 1, ?)",
+                (tx.now, tx.now),
+            )
+            envelope = await outbox.add(tx, Uplink.TXN, "txn.completed", {"sale": "s1"})
+
+        rows = await outbox.pending(10)
+        assert [r.msg_id for r in rows] == [envelope.id]
+        assert rows[0].topic == "edge/v1/site-1/kiosk-1/evt/txn"
+        assert decode_envelope(rows[0].payload).body == {"sale": "s1"}
+    finally:
+        await store.close()
+
+
+async def test_a_failure_inside_a_transaction_leaves_neither_fact_nor_message(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    outbox = Outbox(store, TOPICS)
+    try:
+        with pytest.raises(RuntimeError, match="printer exploded"):
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO sales (id, seq, state, created_at, clock_synced, updated_at) "
+                    "VALUES ('s1', 1, 'paid', ?, 1, ?)",
+                    (tx.now, tx.now),
+                )
+                await outbox.add(tx, Uplink.TXN, "txn.completed", {"sale": "s1"})
+                raise RuntimeError("printer exploded")
+
+        assert await store.fetchall("SELECT * FROM sales") == []
+        assert await outbox.pending(10) == []
+    finally:
+        await store.close()
+
+
+async def test_uncommitted_writes_are_invisible_to_readers(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    outbox = Outbox(store, TOPICS)
+    try:
+        async with store.transaction() as tx:
+            await outbox.add(tx, Uplink.PAY, "pay.query", {"trade_no": "T1"})
+            assert await outbox.pending(10) == [], "the pump must not see an uncommitted row"
+        assert len(await outbox.pending(10)) == 1
+    finally:
+        await store.close()
+
+
+async def test_sequences_survive_a_restart_and_never_repeat(tmp_path: Path) -> None:
+    path = tmp_path / "edged.db"
+    seen = []
+    for _ in range(2):
+        store = await open_store(path)
+        outbox = Outbox(store, TOPICS)
+        for _ in range(3):
+            async with store.transaction() as tx:
+                seen.append((await outbox.add(tx, Uplink.STOCK, "stock.delta", {})).seq)
+        await store.close()
+    assert seen == [1, 2, 3, 4, 5, 6]
+
+
+async def test_money_messages_drain_before_telemetry(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    outbox = Outbox(store, TOPICS)
+    try:
+        async with store.transaction() as tx:
+            await outbox.add(tx, Uplink.HEALTH, "health", {"n": 1})
+            await outbox.add(tx, Uplink.TXN, "txn.completed", {"n": 2})
+            await outbox.add(tx, Uplink.HEALTH, "health", {"n": 3})
+            await outbox.add(tx, Uplink.PAY, "pay.query", {"n": 4})
+        order = [decode_envelope(r.payload).body["n"] for r in await outbox.pending(10)]
+        assert order == [2, 4, 1, 3]
+        assert await outbox.shed_telemetry() == 2
+        assert [decode_envelope(r.payload).body["n"] for r in await outbox.pending(10)] == [2, 4]
+    finally:
+        await store.close()
