@@ -81,7 +81,7 @@ def test_sigkill_right_after_a_commit_loses_nothing(tmp_path: Path) -> None:
             "SELECT msg_id, json_extract(payload, '$.body.previous_shutdown') FROM outbox "
             "WHERE json_extract(payload, '$.type') = 'device.boot' ORDER BY seq"
         ).fetchall()
-    assert [boot_id for boot_id, _ in boots(db)][0] == first_boot[0][0]
+    assert boots(db)[0][0] == first_boot[0][0]
     assert len(outbox) == 2, "both boot facts kept their outbox rows"
     assert outbox[1][1] == "unclean"
     assert status["boot_id"] == boots(db)[1][0]

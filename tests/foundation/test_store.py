@@ -81,7 +81,7 @@ async def test_a_corrupt_database_refuses_to_start_and_is_left_as_it_was(tmp_pat
     path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
     before = path.read_bytes()
 
-    with pytest.raises(StoreError, match="edged.db"):
+    with pytest.raises(StoreError, match=r"edged\.db"):
         await open_store(path)
     assert path.read_bytes() == before
 
@@ -95,7 +95,7 @@ async def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
         Migration(len(broken) + 1, "9999_broken.sql", "CREATE TABLE t (x);\nNOT SQL AT ALL;")
     )
 
-    with pytest.raises(StoreError, match="9999_broken.sql failed"):
+    with pytest.raises(StoreError, match=r"9999_broken\.sql failed"):
         await Store.open(path, SystemClock(), broken)
 
     store = await open_store(path)
