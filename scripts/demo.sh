@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The development default end to end: embedded broker, simulated cloud, simulated devices,
+# and a scripted shopper who scans three items, pays by payment code and gets a receipt.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/bootstrap.sh
+exec .venv/bin/edged demo "$@"
