@@ -6,7 +6,7 @@ byte-identical and the cloud drops it by id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,21 @@ from edged.contract.topics import UPLINK_RULES, DeviceTopics, Priority, Uplink
 from edged.store.database import Store, Transaction
 
 UPLINK_SEQUENCE = "uplink"
+OUTBOX_COLUMNS = "seq, msg_id, topic, priority, qos, retain, payload, created_at, correlation"
+
+MARK_CHUNK = 500
+"""Rows per UPDATE when marking delivered: below SQLite's bound-parameter limit."""
+
+WrittenListener = Callable[[int], None]
+"""Told the priority of each row added, so a pump can wake (the row commits a moment later)."""
+
+
+@dataclass(frozen=True)
+class ResponseRoute:
+    """Where a reply to an MQTT 5 request goes: its response topic and correlation data."""
+
+    topic: str
+    correlation: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,7 @@ class OutboxRow:
     retain: bool
     payload: bytes
     created_at: str
+    correlation: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,20 @@ class Outbox:
     def __init__(self, store: Store, topics: DeviceTopics) -> None:
         self._store = store
         self._topics = topics
+        self._listeners: list[WrittenListener] = []
+
+    def on_written(self, listener: WrittenListener) -> None:
+        self._listeners.append(listener)
+
+    async def settled(self) -> None:
+        """Wait until every transaction that was open when this was called has finished.
+
+        Transactions are serialised by the store's FIFO lock, so taking it once (an empty
+        transaction writes nothing and syncs nothing) means a row announced by `add` is now
+        committed, or rolled back, and the read connection can see it.
+        """
+        async with self._store.transaction():
+            pass
 
     async def add(
         self,
@@ -55,9 +85,22 @@ class Outbox:
         body: dict[str, Any],
         *,
         request_id: str | None = None,
+        response: ResponseRoute | None = None,
     ) -> Envelope:
-        """Queue one uplink message inside the caller's transaction."""
+        """Queue one uplink message inside the caller's transaction.
+
+        A reply goes to `rsp/{request_id}`, or to the request's MQTT 5 response topic when
+        `response` gives one; it must lie under this device's own `rsp/` root, the only place
+        the broker's ACL lets a device publish replies.
+        """
         rule = UPLINK_RULES[kind]
+        topic = self._topics.uplink(kind, request_id) if response is None else response.topic
+        if response is not None and (
+            kind is not Uplink.RESPONSE
+            or not topic.startswith(f"{self._topics.root}/rsp/")
+            or any(c in topic for c in "+#\0")
+        ):
+            raise ValueError(f"a response route must be a reply under {self._topics.root}/rsp/")
         envelope = make_envelope(
             type=type,
             device=self._topics.device,
@@ -67,28 +110,55 @@ class Outbox:
             clock_synced=self._store.clock.synced(),
         )
         await tx.insert(
-            "INSERT INTO outbox (msg_id, topic, priority, qos, retain, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox "
+            "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 envelope.id,
-                self._topics.uplink(kind, request_id),
+                topic,
                 int(rule.priority),
                 rule.qos,
                 int(rule.retain),
                 envelope.to_bytes(),
                 tx.now,
+                response.correlation if response is not None else None,
             ),
         )
+        for listener in self._listeners:
+            listener(int(rule.priority))
         return envelope
 
-    async def pending(self, limit: int, exclude: Sequence[int] = ()) -> list[OutboxRow]:
-        """Undelivered rows, money first, oldest first within a priority."""
-        placeholders = ",".join("?" * len(exclude))
-        where = f"AND seq NOT IN ({placeholders})" if exclude else ""
+    async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:
+        """Drop this device's undelivered rows of `kind`: a new snapshot replaces stale ones."""
+        return await tx.execute(
+            "DELETE FROM outbox WHERE delivered_at IS NULL AND topic = ?",
+            (self._topics.uplink(kind),),
+        )
+
+    async def pending(
+        self,
+        limit: int,
+        exclude: Sequence[int] = (),
+        *,
+        after: tuple[int, int] | None = None,
+    ) -> list[OutboxRow]:
+        """Undelivered rows, money first, oldest first within a priority.
+
+        `after` is a (priority, seq) keyset cursor: a pump reads the backlog page by page
+        along the pending index instead of re-reading what it already handed out.
+        """
+        conditions = ["delivered_at IS NULL"]
+        params: list[object] = []
+        if exclude:
+            conditions.append(f"seq NOT IN ({','.join('?' * len(exclude))})")
+            params.extend(exclude)
+        if after is not None:
+            conditions.append("(priority > ? OR (priority = ? AND seq > ?))")
+            params.extend((after[0], after[0], after[1]))
         rows = await self._store.fetchall(
-            "SELECT seq, msg_id, topic, priority, qos, retain, payload, created_at FROM outbox "
-            f"WHERE delivered_at IS NULL {where} ORDER BY priority, seq LIMIT ?",
-            (*exclude, limit),
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {' AND '.join(conditions)} "
+            "ORDER BY priority, seq LIMIT ?",
+            (*params, limit),
         )
         return [
             OutboxRow(
@@ -100,18 +170,24 @@ class Outbox:
                 retain=bool(row["retain"]),
                 payload=bytes(row["payload"]),
                 created_at=row["created_at"],
+                correlation=None if row["correlation"] is None else bytes(row["correlation"]),
             )
             for row in rows
         ]
 
     async def mark_delivered(self, seqs: Sequence[int]) -> None:
+        """Mark a batch delivered in one transaction (one fsync for the whole batch)."""
         if not seqs:
             return
         async with self._store.transaction() as tx:
-            await tx.executemany(
-                "UPDATE outbox SET delivered_at = ? WHERE seq = ? AND delivered_at IS NULL",
-                [(tx.now, seq) for seq in seqs],
-            )
+            for start in range(0, len(seqs), MARK_CHUNK):
+                chunk = seqs[start : start + MARK_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                await tx.execute(
+                    f"UPDATE outbox SET delivered_at = ? WHERE seq IN ({marks})"
+                    " AND delivered_at IS NULL",
+                    (tx.now, *chunk),
+                )
 
     async def prune_delivered(self, older_than: datetime) -> int:
         async with self._store.transaction() as tx:
