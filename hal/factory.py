@@ -12,13 +12,21 @@ from pathlib import Path
 from hal.config import (
     CameraConfig,
     DisplayConfig,
+    EvdevScanner,
+    NetworkPrinter,
     NoCamera,
+    PiCamera,
     PrinterConfig,
     ScannerConfig,
+    SerialDisplay,
+    SerialPrinter,
+    SerialScanner,
     SimCamera,
     SimDisplay,
     SimPrinter,
     SimScanner,
+    UsbPrinter,
+    V4l2Camera,
 )
 from hal.display.protocol import Display
 from hal.printer.protocol import Printer
@@ -38,7 +46,15 @@ def build_scanner(config: ScannerConfig) -> CodeReader:
         from hal.scanner.sim import SimulatedScanner
 
         return SimulatedScanner(config.script_file)
-    raise NotImplementedError(f"scanner driver {config.driver!r} is not available yet")
+    if isinstance(config, EvdevScanner):
+        from hal.scanner.evdev_hid import EvdevScannerDriver
+
+        return EvdevScannerDriver(config)
+    if isinstance(config, SerialScanner):
+        from hal.scanner.serial_port import SerialScannerDriver
+
+        return SerialScannerDriver(config)
+    raise ValueError(f"unknown scanner driver {config.driver!r}")
 
 
 def build_camera(config: CameraConfig) -> CodeReader | None:
@@ -47,8 +63,25 @@ def build_camera(config: CameraConfig) -> CodeReader | None:
     if isinstance(config, SimCamera):
         from hal.camera.sim import SimulatedCamera
 
-        return SimulatedCamera()
-    raise NotImplementedError(f"camera driver {config.driver!r} is not available yet")
+        if config.image_dir is None:
+            return SimulatedCamera()
+        from hal.camera.decoder import make_decoder
+
+        return SimulatedCamera(
+            config.image_dir,
+            make_decoder(config.decoder, config.symbologies),
+            poll_s=config.poll_s,
+            debounce_s=config.debounce_s,
+        )
+    if isinstance(config, PiCamera):
+        from hal.camera.picam import build_picamera_reader
+
+        return build_picamera_reader(config)
+    if isinstance(config, V4l2Camera):
+        from hal.camera.v4l2 import build_v4l2_reader
+
+        return build_v4l2_reader(config)
+    raise ValueError(f"unknown camera driver {config.driver!r}")
 
 
 def build_printer(config: PrinterConfig, data_dir: Path) -> Printer:
@@ -58,7 +91,32 @@ def build_printer(config: PrinterConfig, data_dir: Path) -> Printer:
         return SimulatedPrinter(
             config.output_dir or data_dir / "printer", config.paper_mm, config.encoding
         )
-    raise NotImplementedError(f"printer driver {config.driver!r} is not available yet")
+    from hal.printer.escpos_device import EscposPrinter
+    from hal.printer.transport import (
+        NetworkTransport,
+        SerialTransport,
+        Transport,
+        UsbTransport,
+    )
+
+    transport: Transport
+    if isinstance(config, UsbPrinter):
+        transport = UsbTransport(config)
+    elif isinstance(config, SerialPrinter):
+        transport = SerialTransport(config)
+    elif isinstance(config, NetworkPrinter):
+        transport = NetworkTransport(config)
+    else:
+        raise ValueError(f"unknown printer driver {config.driver!r}")
+    return EscposPrinter(
+        transport,
+        config.driver,
+        paper_mm=config.paper_mm,
+        encoding=config.encoding,
+        status_timeout_s=config.status_timeout_s,
+        job_timeout_s=config.job_timeout_s,
+        confirm_jobs=config.confirm_jobs,
+    )
 
 
 def build_display(config: DisplayConfig) -> Display:
@@ -66,7 +124,12 @@ def build_display(config: DisplayConfig) -> Display:
         from hal.display.sim import SimulatedDisplay
 
         return SimulatedDisplay(echo=config.echo)
-    raise NotImplementedError(f"display driver {config.driver!r} is not available yet")
+    if isinstance(config, SerialDisplay):
+        from hal.display.serial_vfd import SerialPoleDisplay
+
+        return SerialPoleDisplay(config)
+    # The web display is served by the daemon (edged/), which owns the HTTP side.
+    raise NotImplementedError(f"display driver {config.driver!r} is built by the daemon")
 
 
 def build_devices(

@@ -63,7 +63,10 @@ def render_escpos(printer: Any, document: PrintDocument, width: int, encoding: s
         elif isinstance(block, Rule):
             write("-" * width)
         elif isinstance(block, QrCode):
-            printer.qr(block.data, size=block.size, native=True, center=True)
+            # python-escpos cannot centre a native QR itself; alignment applies to it.
+            printer.set(align="center")
+            printer.qr(block.data, size=block.size, native=True)
+            printer.set(align="left")
         elif isinstance(block, Feed):
             printer._raw(b"\n" * block.lines)
     if document.open_drawer:

@@ -46,6 +46,10 @@ class LineSplitter:
                 break
             raw = bytes(self._buffer[:index]).strip(b"\r\n")
             del self._buffer[: index + len(self.terminator)]
+            if len(raw) > MAX_LINE_BYTES:
+                log.warning("serial scanner sent a %d-byte line; discarded", len(raw))
+                self.discarded += 1
+                continue
             code = self._decode(raw)
             if code:
                 codes.append(code)

@@ -13,6 +13,7 @@ from hal.scanner.evdev_hid import EvdevScannerDriver, Selector
 from hal.scanner.keymap import KeyMap
 from hal.scanner.protocol import Scan
 from tests.hal.fake_evdev import FakeEvdev
+from tests.hal.helpers import until
 
 EV_SYN, EV_KEY, SYN_REPORT, SYN_DROPPED = 0, 1, 0, 3
 SHIFT, RSHIFT, ENTER, KPENTER, ALTGR, CAPS = 42, 54, 28, 96, 100, 58
@@ -124,13 +125,6 @@ class Harness:
 def make(lib: FakeEvdev, device: str, **kw: object) -> EvdevScannerDriver:
     config = EvdevScanner(driver="evdev", device=device, **kw)  # type: ignore[arg-type]
     return EvdevScannerDriver(config, backend=lib, backoff=Backoff(0.01, 0.05, jitter=False))
-
-
-async def until(predicate: object, timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
 
 
 async def test_scanner_found_by_vendor_product_grabbed_and_scans_reach_checkout() -> None:
