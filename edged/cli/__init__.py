@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from edged import __version__
-from edged.cli import check_config, control, run
+from edged.cli import cart, check_config, control, run, sim
 
-SUBCOMMANDS = [run, check_config, control]
+SUBCOMMANDS = [run, check_config, control, sim, cart]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,10 +20,14 @@ from edged.config import DaemonConfig
 from edged.contract.ids import new_id
 from edged.contract.topics import DeviceTopics
 from edged.control.server import ControlServer
+from edged.link.assembly import start_link
+from edged.link.downlink import DownlinkRouter
+from edged.link.service import Link
 from edged.runtime.boot_record import BootRecord
 from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
+from edged.services.checkout.assembly import CheckoutParts, build_checkout
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
@@ -67,6 +71,10 @@ class Daemon:
         self.outbox: Outbox
         self.inbox: Inbox
         self.devices: Devices
+        self.downlink: DownlinkRouter
+        """Services call `daemon.downlink.register(Downlink.X, handler)` while starting."""
+        self.link: Link
+        self.checkout: CheckoutParts
 
     # -- extension points used by the wiring below --------------------------------------
 
@@ -137,6 +145,7 @@ class Daemon:
         maintenance = StoreMaintenance(self.store, self.outbox, cfg.store, cfg.link.retention_hours)
         self.supervisor.start("store", maintenance.run, Role.CORE)
         self.add_status("store", maintenance.status)
+        self.downlink, self.link = await start_link(self)
 
         self.devices = build_devices(
             cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir
@@ -147,9 +156,24 @@ class Daemon:
         if self.devices.camera is not None:
             self.supervisor.start("camera", self._reader_task(self.devices.camera), Role.DEVICE)
 
+        self.checkout = await build_checkout(
+            cfg,
+            self.store,
+            self.outbox,
+            self.devices,
+            self.control,
+            sales_allowed=lambda: maintenance.sales_allowed,
+        )
+        self.on_scan(self.checkout.checkout.handle_scan)
+        self.add_status("checkout", self.checkout.checkout.status)
+        self.on_close(self.checkout.checkout.close)
+        # Payments plugs in here: self.checkout.checkout.use_payments(payments), then:
+        self.checkout.start(self.supervisor)
+
         self.control.register("status", self._status_command)
         await self.control.start()
         self.on_close(self.control.stop)
+        self.downlink.ready()
         if self.notifier.watchdog_interval_s is not None:
             self.supervisor.start(
                 "watchdog", lambda: self.notifier.watchdog(self.supervisor.healthy), Role.CORE

@@ -1,0 +1,32 @@
+"""`edged sim scan CODE` / `edged sim camera CODE`: feed a running daemon's simulated devices.
+
+The code takes the real path through the daemon (reader task, scan dispatch, checkout), so a
+person or a test drives the actual process; the reply is the checkout state afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from edged.cli.common import add_config_option
+from edged.cli.control import send
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "sim", help="feed the simulated scanner or camera of a running daemon"
+    )
+    devices = parser.add_subparsers(dest="device", required=True, metavar="DEVICE")
+    for device, help_text in (
+        ("scan", "the simulated scanner reads CODE (a barcode or a payment code)"),
+        ("camera", "the simulated camera decodes CODE (e.g. a payment code)"),
+    ):
+        sub = devices.add_parser(device, help=help_text)
+        sub.add_argument("code", metavar="CODE")
+        add_config_option(sub)
+        sub.set_defaults(handler=handle_sim, control_command=f"sim.{device}")
+
+
+def handle_sim(args: argparse.Namespace) -> int:
+    return send(args, args.control_command, {"code": args.code})

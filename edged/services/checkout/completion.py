@@ -1,0 +1,105 @@
+"""Completing a paid sale: one transaction holds the whole fact.
+
+Called from `settle()` inside the transaction in which payments records the final SUCCESS,
+so the sale turning paid, its stock decrements, the `evt/txn` message and the receipt's print
+job commit together with the payment result, or not at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edged.contract.topics import Uplink
+from edged.services.checkout.receipt import ReceiptPayment, receipt_document
+from edged.services.checkout.sales import OPEN_STATES, Sale, SaleState, load_sale, move
+from edged.services.payments.protocol import Settlement
+from edged.services.printing.queue import RECEIPT, PrintQueue
+from edged.store import Transaction
+from edged.store.outbox import Outbox
+
+TXN_COMPLETED = "txn.completed"
+CURRENCY = "CNY"
+
+
+class SettlementRejected(RuntimeError):
+    """A SUCCESS that does not match the sale; raising rolls the whole transaction back."""
+
+
+async def complete_sale(
+    tx: Transaction,
+    settlement: Settlement,
+    *,
+    outbox: Outbox,
+    print_queue: PrintQueue,
+    shop_name: str,
+    order_url: str,
+    clock_synced: bool,
+) -> Sale | None:
+    """Mark the sale paid with everything that goes with it; None if it already was."""
+    sale = await load_sale(tx, settlement.sale_id)
+    if sale is None:
+        raise SettlementRejected(f"payment {settlement.trade_no} names an unknown sale")
+    if sale.state is SaleState.PAID:
+        return None
+    if sale.state not in OPEN_STATES:
+        raise SettlementRejected(f"sale {sale.id} is {sale.state.value}; it cannot be paid")
+    if settlement.amount_fen != sale.total_fen:
+        raise SettlementRejected(
+            f"payment {settlement.trade_no} is {settlement.amount_fen} fen, "
+            f"sale {sale.id} totals {sale.total_fen} fen"
+        )
+    await _check_payment_row(tx, settlement)
+    await move(tx, sale.id, SaleState.PAID, only_from=OPEN_STATES)
+    await tx.executemany(
+        "UPDATE stock SET quantity = quantity - ?, version = version + 1 WHERE barcode = ?",
+        [(line.quantity, line.barcode) for line in sale.lines],
+    )
+    paid = await load_sale(tx, sale.id)
+    assert paid is not None
+    await outbox.add(tx, Uplink.TXN, TXN_COMPLETED, txn_body(paid, settlement, clock_synced))
+    payment = ReceiptPayment(settlement.method, settlement.trade_no, settlement.amount_fen)
+    document = receipt_document(shop_name, paid, payment, order_url)
+    await print_queue.enqueue(tx, paid.id, RECEIPT, document)
+    return paid
+
+
+async def _check_payment_row(tx: Transaction, settlement: Settlement) -> None:
+    """Payments writes the payment row; if it is there it must agree with the settlement."""
+    row = await tx.fetchone(
+        "SELECT sale_id, amount_fen FROM payments WHERE trade_no = ?", (settlement.trade_no,)
+    )
+    if row is not None and (
+        row["sale_id"] != settlement.sale_id or int(row["amount_fen"]) != settlement.amount_fen
+    ):
+        raise SettlementRejected(f"payment {settlement.trade_no} disagrees with its record")
+
+
+def txn_body(sale: Sale, settlement: Settlement, clock_synced: bool) -> dict[str, Any]:
+    return {
+        "sale_id": sale.id,
+        "sale_no": sale.seq,
+        "status": "completed",
+        "currency": CURRENCY,
+        "lines": [
+            {
+                "line_no": line.line_no,
+                "barcode": line.barcode,
+                "name": line.name,
+                "unit_price_fen": line.unit_price_fen,
+                "quantity": line.quantity,
+                "amount_fen": line.amount_fen,
+            }
+            for line in sale.lines
+        ],
+        "totals": {"items": sale.items, "total_fen": sale.total_fen},
+        "payments": [
+            {
+                "trade_no": settlement.trade_no,
+                "method": settlement.method.value,
+                "amount_fen": settlement.amount_fen,
+            }
+        ],
+        "opened_at": sale.created_at,
+        "completed_at": sale.completed_at,
+        "clock_synced": clock_synced and sale.clock_synced,
+    }

@@ -1,0 +1,195 @@
+"""The persisted sale: every change to a basket is one committed transaction.
+
+State lives in `sales.state`, so a restart resumes exactly where the shopper was:
+`basket` (adding items) -> `paying` (payments holds it) -> `paid` (completed, receipt queued),
+or `cancelled` (shopper gave up) / `abandoned` (inactivity timeout). Lines keep the name and
+price at the moment of the scan; a voided line stays on record, marked voided.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from edged.contract.ids import new_id
+from edged.services.checkout.catalog import Product
+from edged.store import Transaction
+
+SALE_SEQUENCE = "sale"
+MAX_QUANTITY = 999
+
+
+class SaleState(StrEnum):
+    BASKET = "basket"
+    PAYING = "paying"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+
+
+OPEN_STATES = (SaleState.BASKET, SaleState.PAYING)
+
+
+class Reader(Protocol):
+    """A Store (committed data) or a Transaction (its own uncommitted writes too)."""
+
+    async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None: ...
+
+    async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    line_no: int
+    barcode: str
+    name: str
+    unit_price_fen: int
+    quantity: int
+
+    @property
+    def amount_fen(self) -> int:
+        return self.unit_price_fen * self.quantity
+
+
+@dataclass(frozen=True)
+class Sale:
+    id: str
+    seq: int
+    state: SaleState
+    lines: tuple[SaleLine, ...]
+    """Live (not voided) lines in scan order."""
+    total_fen: int
+    created_at: str
+    clock_synced: bool
+    completed_at: str | None
+
+    @property
+    def items(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    def line(self, line_no: int) -> SaleLine | None:
+        return next((line for line in self.lines if line.line_no == line_no), None)
+
+
+async def load_sale(db: Reader, sale_id: str) -> Sale | None:
+    row = await db.fetchone(
+        "SELECT id, seq, state, total_fen, created_at, clock_synced, completed_at "
+        "FROM sales WHERE id = ?",
+        (sale_id,),
+    )
+    if row is None:
+        return None
+    lines = await db.fetchall(
+        "SELECT line_no, barcode, name, unit_price_fen, quantity FROM sale_lines "
+        "WHERE sale_id = ? AND voided = 0 ORDER BY line_no",
+        (sale_id,),
+    )
+    return Sale(
+        id=row["id"],
+        seq=int(row["seq"]),
+        state=SaleState(row["state"]),
+        lines=tuple(
+            SaleLine(
+                int(r["line_no"]),
+                r["barcode"],
+                r["name"],
+                int(r["unit_price_fen"]),
+                int(r["quantity"]),
+            )
+            for r in lines
+        ),
+        total_fen=int(row["total_fen"]),
+        created_at=row["created_at"],
+        clock_synced=bool(row["clock_synced"]),
+        completed_at=row["completed_at"],
+    )
+
+
+async def find_open_sale(db: Reader) -> Sale | None:
+    """The sale a restart resumes: the newest one still in the basket or paying."""
+    row = await db.fetchone(
+        "SELECT id FROM sales WHERE state IN (?, ?) ORDER BY seq DESC LIMIT 1",
+        (SaleState.BASKET.value, SaleState.PAYING.value),
+    )
+    return await load_sale(db, row["id"]) if row else None
+
+
+async def create_sale(tx: Transaction, clock_synced: bool) -> str:
+    """A new sale numbered by a persisted sequence, never by the (possibly wrong) clock."""
+    sale_id = new_id()
+    seq = await tx.next_sequence(SALE_SEQUENCE)
+    await tx.execute(
+        "INSERT INTO sales (id, seq, state, total_fen, created_at, clock_synced, updated_at) "
+        "VALUES (?, ?, ?, 0, ?, ?, ?)",
+        (sale_id, seq, SaleState.BASKET.value, tx.now, int(clock_synced), tx.now),
+    )
+    return sale_id
+
+
+async def add_product(tx: Transaction, sale_id: str, product: Product) -> int:
+    """Scanning the same product again adds one to its line; returns the line number."""
+    row = await tx.fetchone(
+        "SELECT line_no, quantity FROM sale_lines "
+        "WHERE sale_id = ? AND barcode = ? AND voided = 0 AND unit_price_fen = ?",
+        (sale_id, product.barcode, product.price_fen),
+    )
+    if row is not None:
+        await set_quantity(tx, sale_id, int(row["line_no"]), int(row["quantity"]) + 1)
+        return int(row["line_no"])
+    last = await tx.fetchone(
+        "SELECT COALESCE(MAX(line_no), 0) FROM sale_lines WHERE sale_id = ?", (sale_id,)
+    )
+    line_no = (int(last[0]) if last else 0) + 1
+    await tx.execute(
+        "INSERT INTO sale_lines (sale_id, line_no, barcode, name, unit_price_fen, quantity) "
+        "VALUES (?, ?, ?, ?, ?, 1)",
+        (sale_id, line_no, product.barcode, product.name, product.price_fen),
+    )
+    await _retotal(tx, sale_id)
+    return line_no
+
+
+async def set_quantity(tx: Transaction, sale_id: str, line_no: int, quantity: int) -> bool:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise ValueError(f"quantity must be 1-{MAX_QUANTITY}")
+    changed = await tx.execute(
+        "UPDATE sale_lines SET quantity = ? WHERE sale_id = ? AND line_no = ? AND voided = 0",
+        (quantity, sale_id, line_no),
+    )
+    if changed:
+        await _retotal(tx, sale_id)
+    return changed == 1
+
+
+async def void_line(tx: Transaction, sale_id: str, line_no: int) -> bool:
+    changed = await tx.execute(
+        "UPDATE sale_lines SET voided = 1 WHERE sale_id = ? AND line_no = ? AND voided = 0",
+        (sale_id, line_no),
+    )
+    if changed:
+        await _retotal(tx, sale_id)
+    return changed == 1
+
+
+async def move(
+    tx: Transaction, sale_id: str, to: SaleState, *, only_from: tuple[SaleState, ...]
+) -> bool:
+    """A guarded state change: it happens only from the expected states, else not at all."""
+    placeholders = ",".join("?" * len(only_from))
+    completed = tx.now if to is SaleState.PAID else None
+    changed = await tx.execute(
+        f"UPDATE sales SET state = ?, updated_at = ?, completed_at = COALESCE(?, completed_at) "
+        f"WHERE id = ? AND state IN ({placeholders})",
+        (to.value, tx.now, completed, sale_id, *(s.value for s in only_from)),
+    )
+    return changed == 1
+
+
+async def _retotal(tx: Transaction, sale_id: str) -> None:
+    await tx.execute(
+        "UPDATE sales SET updated_at = ?, total_fen = (SELECT COALESCE(SUM(unit_price_fen * "
+        "quantity), 0) FROM sale_lines WHERE sale_id = ? AND voided = 0) WHERE id = ?",
+        (tx.now, sale_id, sale_id),
+    )

@@ -1,0 +1,519 @@
+"""The checkout session: scans in, committed basket changes and display views out.
+
+The session is a persisted state machine (see `sales`): idle -> basket -> paying -> paid ->
+receipt -> idle. Every change is committed before the display shows it. Payments owns the
+money; checkout hands it a sale and hears back through `settle()`, which runs inside the
+transaction recording the payment's final state, so a paid sale and its payment commit
+together. Display updates for a settlement wait until that transaction has committed.
+
+Locking: `_lock` serialises shopper actions. `settle()` and `progress()` never take it, since
+payments may call them while checkout is waiting on payments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from edged.services.checkout import messages as M
+from edged.services.checkout import views
+from edged.services.checkout.catalog import Catalog
+from edged.services.checkout.codes import PaymentCode, ProductCode, UnknownCode, classify
+from edged.services.checkout.completion import complete_sale
+from edged.services.checkout.money import yuan
+from edged.services.checkout.sales import (
+    Sale,
+    SaleState,
+    add_product,
+    create_sale,
+    find_open_sale,
+    load_sale,
+    move,
+    set_quantity,
+    void_line,
+)
+from edged.services.payments.protocol import (
+    NativeQr,
+    PaymentMethod,
+    PaymentOutcome,
+    Payments,
+    Settlement,
+)
+from edged.services.printing.queue import PrintJob, PrintQueue
+from edged.store import Store, Transaction
+from edged.store.outbox import Outbox
+from hal.device import DeviceError
+from hal.display.protocol import Display
+from hal.display.view import DisplayView
+from hal.scanner.protocol import Scan
+
+log = logging.getLogger("edged.checkout")
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    BASKET = "basket"
+    PAYING = "paying"
+    PAID = "paid"
+    RECEIPT = "receipt"
+
+
+class CheckoutError(ValueError):
+    """A request that cannot be carried out now; nothing changed, the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckoutSettings:
+    shop_name: str
+    order_url: str
+    inactivity_timeout_s: float
+    max_sale_fen: int
+
+
+class Checkout:
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        catalog: Catalog,
+        display: Display,
+        print_queue: PrintQueue,
+        settings: CheckoutSettings,
+        *,
+        sales_allowed: Callable[[], bool],
+        payments: Payments | None = None,
+    ) -> None:
+        self._store = store
+        self._outbox = outbox
+        self._catalog = catalog
+        self._display = display
+        self._print_queue = print_queue
+        self._settings = settings
+        self._sales_allowed = sales_allowed
+        self._payments = payments
+        self._lock = asyncio.Lock()
+        self._phase = Phase.IDLE
+        self._sale: Sale | None = None
+        self._method: PaymentMethod | None = None
+        self._paid_sale: str | None = None
+        self._cancel_requested: set[str] = set()
+        self._recovered = asyncio.Event()
+        self._activity = asyncio.Event()
+        self._last_activity = store.clock.monotonic()
+        self._after_commit: set[asyncio.Task[None]] = set()
+        self._scan_event = asyncio.Event()
+        self.scans_handled = 0
+        self.last_view: DisplayView | None = None
+        print_queue.add_listener(self)
+
+    def use_payments(self, payments: Payments) -> None:
+        """Payments is built after checkout (it needs checkout as its SettlementSink)."""
+        self._payments = payments
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def sale(self) -> Sale | None:
+        return self._sale
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """After a start: pick up the open sale where the shopper left it."""
+        async with self._lock:
+            sale = await find_open_sale(self._store)
+            if sale is None:
+                self._enter(Phase.IDLE, None)
+                await self._show(views.welcome(self._settings.shop_name))
+                return
+            phase = Phase.PAYING if sale.state is SaleState.PAYING else Phase.BASKET
+            self._enter(phase, sale)
+            if phase is Phase.PAYING:
+                await self._show(views.paying(sale, None))
+            else:
+                await self._show(views.basket(sale))
+
+    async def run(self) -> None:
+        """Recover payments, then watch for inactivity; one supervised task."""
+        if not self._recovered.is_set():
+            if self._payments is not None:
+                await self._payments.recover()
+            await self._release_orphaned_payment()
+            self._recovered.set()
+        await self._watch_inactivity()
+
+    async def close(self) -> None:
+        for task in list(self._after_commit):
+            task.cancel()
+        await asyncio.gather(*self._after_commit, return_exceptions=True)
+
+    # -- shopper actions ------------------------------------------------------------------
+
+    async def handle_scan(self, scan: Scan) -> None:
+        """Registered with the daemon's scan dispatch; scans from scanner and camera alike."""
+        code = classify(scan.text)
+        try:
+            if isinstance(code, PaymentCode):
+                await self._pay_by_code(code)
+            else:
+                async with self._lock:
+                    if isinstance(code, ProductCode):
+                        await self._add(code)
+                    else:
+                        await self._unknown(code)
+        except CheckoutError as exc:
+            async with self._lock:
+                await self._show(views.notice(self._sale, self._settings.shop_name, str(exc)))
+        finally:
+            self._count_scan()
+
+    async def set_quantity(self, line_no: int, quantity: int) -> Sale:
+        async with self._lock:
+            sale = self._basket_sale()
+            if sale.line(line_no) is None:
+                raise CheckoutError(f"no line {line_no} in the basket")
+            if not 1 <= quantity <= 999:
+                raise CheckoutError("quantity must be 1-999")
+            line = sale.line(line_no)
+            assert line is not None
+            self._check_limit(sale.total_fen + line.unit_price_fen * (quantity - line.quantity))
+            async with self._store.transaction() as tx:
+                await set_quantity(tx, sale.id, line_no, quantity)
+                updated = await self._reload(tx, sale.id)
+            self._enter(Phase.BASKET, updated)
+            await self._show(views.basket(updated, headline=f"{line.name} x{quantity}"))
+            return updated
+
+    async def void_line(self, line_no: int) -> Sale:
+        async with self._lock:
+            sale = self._basket_sale()
+            line = sale.line(line_no)
+            if line is None:
+                raise CheckoutError(f"no line {line_no} in the basket")
+            async with self._store.transaction() as tx:
+                await void_line(tx, sale.id, line_no)
+                updated = await self._reload(tx, sale.id)
+            self._enter(Phase.BASKET, updated)
+            await self._show(views.basket(updated, headline=M.REMOVED.format(name=line.name)))
+            return updated
+
+    async def cancel(self) -> str:
+        """Cancel the basket; while a native QR is shown, ask payments to close the order."""
+        async with self._lock:
+            sale = self._sale
+            if sale is None:
+                raise CheckoutError("there is no sale to cancel")
+            if self._phase is Phase.BASKET:
+                async with self._store.transaction() as tx:
+                    await move(tx, sale.id, SaleState.CANCELLED, only_from=(SaleState.BASKET,))
+                self._enter(Phase.IDLE, None)
+                await self._show(views.welcome(self._settings.shop_name, M.SALE_CANCELLED))
+                return "cancelled"
+            if self._method is not PaymentMethod.NATIVE_QR or self._payments is None:
+                raise CheckoutError("a payment-code payment cannot be cancelled; wait for it")
+            self._cancel_requested.add(sale.id)
+            await self._show(views.paying(sale, self._method, M.CANCELLING))
+            payments = self._payments
+        await payments.cancel(sale.id)
+        return "cancelling"
+
+    async def pay_by_qr(self) -> NativeQr:
+        """The shopper chose to pay in the mini-program: show the order's QR code."""
+        sale = await self._start_paying(PaymentMethod.NATIVE_QR)
+        assert self._payments is not None
+        try:
+            qr = await self._payments.pay_by_qr(sale.id, sale.total_fen)
+        except Exception as exc:
+            await self._payment_did_not_start(sale, exc)
+            raise CheckoutError("the mini-program payment could not start; try again") from None
+        async with self._lock:
+            if self._phase is Phase.PAYING and self._sale is not None and self._sale.id == sale.id:
+                await self._show(views.native_qr(sale, qr.qr_data, qr.expires_at))
+        return qr
+
+    # -- SettlementSink -------------------------------------------------------------------
+
+    async def settle(self, tx: Transaction, settlement: Settlement) -> None:
+        """Inside payments' transaction: complete the sale, or send it back to the basket."""
+        if settlement.outcome is PaymentOutcome.PAID:
+            await complete_sale(
+                tx,
+                settlement,
+                outbox=self._outbox,
+                print_queue=self._print_queue,
+                shop_name=self._settings.shop_name,
+                order_url=self._settings.order_url,
+                clock_synced=self._store.clock.synced(),
+            )
+        else:
+            back_to = (
+                SaleState.CANCELLED
+                if settlement.sale_id in self._cancel_requested
+                else SaleState.BASKET
+            )
+            await move(tx, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
+        task = asyncio.create_task(self._after_settlement(settlement))
+        self._after_commit.add(task)
+        task.add_done_callback(self._after_commit.discard)
+
+    async def progress(self, sale_id: str, message: str) -> None:
+        sale = self._sale
+        if self._phase is Phase.PAYING and sale is not None and sale.id == sale_id:
+            await self._show(views.paying(sale, self._method, message))
+
+    # -- PrintListener --------------------------------------------------------------------
+
+    async def job_printing(self, job: PrintJob) -> None:
+        if self._phase is Phase.PAID and job.sale_id == self._paid_sale:
+            self._phase = Phase.RECEIPT
+
+    async def job_blocked(self, job: PrintJob, problem: str) -> None:
+        if self._phase in (Phase.IDLE, Phase.PAID, Phase.RECEIPT):
+            message = M.RECEIPT_WAITING.format(problem=problem)
+            await self._show(views.notice(None, self._settings.shop_name, message, "error"))
+
+    async def job_printed(self, job: PrintJob) -> None:
+        async with self._lock:
+            if self._phase in (Phase.PAID, Phase.RECEIPT) and job.sale_id == self._paid_sale:
+                self._enter(Phase.IDLE, None)
+                await self._show(views.welcome(self._settings.shop_name))
+            elif self._phase is Phase.IDLE and self.last_view and self.last_view.tone == "error":
+                await self._show(views.welcome(self._settings.shop_name))
+
+    # -- status -----------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        sale = self._sale
+        return {
+            "state": self._phase.value,
+            "recovered": self._recovered.is_set(),
+            "payments_connected": self._payments is not None,
+            "sale": None
+            if sale is None
+            else {
+                "id": sale.id,
+                "no": sale.seq,
+                "state": sale.state.value,
+                "items": sale.items,
+                "total_fen": sale.total_fen,
+                "lines": [
+                    {
+                        "line_no": line.line_no,
+                        "barcode": line.barcode,
+                        "name": line.name,
+                        "unit_price_fen": line.unit_price_fen,
+                        "quantity": line.quantity,
+                        "amount_fen": line.amount_fen,
+                    }
+                    for line in sale.lines
+                ],
+            },
+            "last_paid_sale": self._paid_sale,
+            "display": None if self.last_view is None else self.last_view.model_dump(),
+            "print_queue": await self._print_queue.status(),
+            "scans_handled": self.scans_handled,
+        }
+
+    async def wait_for_scans(self, count: int, within_s: float) -> None:
+        """Until `count` scans were handled (used by `sim.scan` to answer with the outcome)."""
+        async with asyncio.timeout(within_s):
+            while self.scans_handled < count:
+                await self._scan_event.wait()
+
+    # -- internals --------------------------------------------------------------------------
+
+    async def _add(self, code: ProductCode) -> None:
+        if self._phase is Phase.PAYING:
+            raise CheckoutError(M.PAYMENT_IN_PROGRESS)
+        sale = self._sale
+        if sale is None:
+            self._check_new_sale_allowed()
+        async with self._store.transaction() as tx:
+            product = await self._catalog.lookup(tx, code.key)
+            if product is None:
+                raise CheckoutError(M.PRODUCT_NOT_FOUND)
+            self._check_limit((sale.total_fen if sale else 0) + product.price_fen)
+            sale_id = sale.id if sale else await create_sale(tx, self._store.clock.synced())
+            await add_product(tx, sale_id, product)
+            updated = await self._reload(tx, sale_id)
+        self._enter(Phase.BASKET, updated)
+        await self._show(
+            views.basket(updated, headline=f"{product.name} {yuan(product.price_fen)}")
+        )
+
+    async def _unknown(self, code: UnknownCode) -> None:
+        message = M.UNKNOWN_CODE.format(reason=code.reason)
+        await self._show(views.notice(self._sale, self._settings.shop_name, message))
+
+    async def _pay_by_code(self, code: PaymentCode) -> None:
+        sale = await self._start_paying(code.method)
+        assert self._payments is not None
+        try:
+            await self._payments.pay_by_code(sale.id, sale.total_fen, code.code)
+        except Exception as exc:
+            await self._payment_did_not_start(sale, exc)
+            raise CheckoutError(M.PAYMENT_NOT_STARTED) from None
+
+    async def _start_paying(self, method: PaymentMethod) -> Sale:
+        """Commit the sale as paying (its total fixed) before payments hears of it."""
+        async with self._lock:
+            if self._phase is Phase.PAYING:
+                raise CheckoutError(M.PAYMENT_IN_PROGRESS)
+            sale = self._sale
+            if sale is None or not sale.lines:
+                raise CheckoutError(M.SCAN_ITEMS_FIRST)
+            if self._payments is None:
+                raise CheckoutError(M.PAYMENTS_UNAVAILABLE)
+            if self._payments.busy() or not self._recovered.is_set():
+                raise CheckoutError(M.PREVIOUS_PAYMENT_PENDING)
+            async with self._store.transaction() as tx:
+                if not await move(tx, sale.id, SaleState.PAYING, only_from=(SaleState.BASKET,)):
+                    raise CheckoutError("this sale can no longer be paid")
+                paying = await self._reload(tx, sale.id)
+            self._method = method
+            self._enter(Phase.PAYING, paying)
+            await self._show(views.paying(paying, method))
+            return paying
+
+    async def _payment_did_not_start(self, sale: Sale, exc: Exception) -> None:
+        """Payments refused to start (and so holds nothing): the sale is a basket again."""
+        log.warning(
+            "payment could not start", extra={"sale": sale.id, "reason": type(exc).__name__}
+        )
+        async with self._lock:
+            async with self._store.transaction() as tx:
+                await move(tx, sale.id, SaleState.BASKET, only_from=(SaleState.PAYING,))
+            await self._refresh(sale.id)
+
+    async def _after_settlement(self, settlement: Settlement) -> None:
+        """Runs once payments' transaction is over; shows only what was committed."""
+        async with self._store.transaction():
+            pass  # the writer lock is FIFO: holding it means the settling transaction ended
+        async with self._lock:
+            sale = await load_sale(self._store, settlement.sale_id)
+            if sale is None:
+                return
+            self._cancel_requested.discard(sale.id)
+            if sale.state is SaleState.PAID and settlement.outcome is PaymentOutcome.PAID:
+                if self._sale is not None and self._sale.id != sale.id:
+                    return
+                self._paid_sale = sale.id
+                self._enter(Phase.PAID, None)
+                await self._show(views.thank_you(sale))
+                self._print_queue.wake()
+            elif self._sale is not None and self._sale.id == sale.id:
+                if sale.state is SaleState.BASKET:
+                    self._enter(Phase.BASKET, sale)
+                    await self._show(views.payment_ended(sale, _reason(settlement)))
+                elif sale.state is SaleState.CANCELLED:
+                    self._enter(Phase.IDLE, None)
+                    message = M.SALE_CANCELLED
+                    await self._show(views.welcome(self._settings.shop_name, message))
+
+    async def _release_orphaned_payment(self) -> None:
+        """A sale left paying with no payment in flight (crash before payments heard of it)."""
+        async with self._lock:
+            sale = self._sale
+            if sale is None or self._phase is not Phase.PAYING:
+                return
+            if self._payments is not None and self._payments.busy():
+                return
+            async with self._store.transaction() as tx:
+                await move(tx, sale.id, SaleState.BASKET, only_from=(SaleState.PAYING,))
+            await self._refresh(sale.id, M.PAYMENT_NOT_COMPLETED)
+
+    async def _watch_inactivity(self) -> None:
+        timeout = self._settings.inactivity_timeout_s
+        while True:
+            self._activity.clear()
+            if self._phase is not Phase.BASKET:
+                await self._activity.wait()
+                continue
+            remaining = self._last_activity + timeout - self._store.clock.monotonic()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._activity.wait(), remaining)
+                continue
+            await self._expire()
+
+    async def _expire(self) -> None:
+        async with self._lock:
+            sale = self._sale
+            idle_for = self._store.clock.monotonic() - self._last_activity
+            if self._phase is not Phase.BASKET or sale is None:
+                return
+            if idle_for < self._settings.inactivity_timeout_s:
+                return
+            async with self._store.transaction() as tx:
+                await move(tx, sale.id, SaleState.ABANDONED, only_from=(SaleState.BASKET,))
+            log.info("basket abandoned after inactivity", extra={"sale": sale.id})
+            self._enter(Phase.IDLE, None)
+            notice = M.BASKET_TIMED_OUT
+            await self._show(views.welcome(self._settings.shop_name, notice))
+
+    async def _refresh(self, sale_id: str, headline: str | None = None) -> None:
+        sale = await load_sale(self._store, sale_id)
+        if sale is None or sale.state not in (SaleState.BASKET, SaleState.PAYING):
+            return
+        phase = Phase.PAYING if sale.state is SaleState.PAYING else Phase.BASKET
+        self._enter(phase, sale)
+        await self._show(views.basket(sale, headline=headline))
+
+    def _basket_sale(self) -> Sale:
+        if self._phase is Phase.PAYING:
+            raise CheckoutError("the basket cannot change while paying")
+        if self._sale is None or self._phase is not Phase.BASKET:
+            raise CheckoutError("there is no basket")
+        return self._sale
+
+    def _check_new_sale_allowed(self) -> None:
+        if not self._sales_allowed():
+            raise CheckoutError(M.SALES_STOPPED)
+        if not self._recovered.is_set() or (self._payments is not None and self._payments.busy()):
+            raise CheckoutError(M.PREVIOUS_PAYMENT_PENDING)
+
+    def _check_limit(self, total_fen: int) -> None:
+        if total_fen > self._settings.max_sale_fen:
+            raise CheckoutError(M.SALE_LIMIT)
+
+    async def _reload(self, tx: Transaction, sale_id: str) -> Sale:
+        sale = await load_sale(tx, sale_id)
+        assert sale is not None
+        return sale
+
+    def _enter(self, phase: Phase, sale: Sale | None) -> None:
+        self._phase = phase
+        self._sale = sale
+        if phase is not Phase.PAYING:
+            self._method = None
+        self._touch()
+
+    def _touch(self) -> None:
+        self._last_activity = self._store.clock.monotonic()
+        self._activity.set()
+
+    def _count_scan(self) -> None:
+        self.scans_handled += 1
+        event, self._scan_event = self._scan_event, asyncio.Event()
+        event.set()
+
+    async def _show(self, view: DisplayView) -> None:
+        """The display failing never undoes a committed fact; it is reported and skipped."""
+        self.last_view = view
+        try:
+            await self._display.show(view)
+        except DeviceError as exc:
+            log.warning("display failed", extra={"reason": str(exc)})
+
+
+def _reason(settlement: Settlement) -> str:
+    if settlement.outcome is PaymentOutcome.CANCELLED:
+        return M.CANCELLED_REASON
+    return settlement.reason or M.DECLINED

@@ -1,0 +1,1 @@
+"""Printing: the durable print queue between committed sales and the receipt printer."""
