@@ -1,0 +1,277 @@
+"""Downlink: verify every message, then apply it exactly once, inside the inbox transaction.
+
+The pipeline, cheapest check first, every failure a counted and logged reason, never a
+crash and never an effect:
+
+1. `oversized`    - more bytes than `link.max_downlink_bytes`;
+2. `misaddressed` - the topic is not one of this device's downlink topics, or the
+   envelope's `device` is not this device's audience for that topic (see `audience`);
+3. `malformed`    - not a valid envelope (the one codec in `edged.contract.envelope`);
+4. `unsigned` / `forged` - no signature, or one no trusted Ed25519 key made;
+5. `no_expiry` / `expired` - see "Expiry and the unsynced clock" below;
+6. `replayed`     - the id is already in the inbox;
+7. `no_handler`   - nothing registered for this kind (yet);
+then one transaction: `Inbox.claim` plus the registered handler's effect. A handler that
+raises `HandlerRejected` (`handler_rejected`) or anything else (`handler_error`) rolls
+the whole transaction back, the id included.
+
+Expiry and the unsynced clock: a Pi boots with a wrong wall clock until NTP syncs. When
+the clock is synced a message is expired once `now > exp + max_clock_skew_s`. When it is
+not, the local clock proves nothing, so the check uses a floor instead: the newest `ts`
+of any message that passed the signature check this boot (the backend signed that time,
+so the true time is at least that). A message whose `exp` lies more than the skew below
+that floor is expired. Before any signed message has arrived an unsynced device cannot
+judge expiry at all and relies on signature plus replay protection; it says so in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, parse_rfc3339
+from edged.contract.signing import SignatureError, verify_envelope
+from edged.contract.topics import (
+    FLEET_SCOPE,
+    SIGNED_DOWNLINK,
+    SITE_SCOPE,
+    DeviceTopics,
+    Downlink,
+    DownlinkAddress,
+)
+from edged.runtime.clock import Clock
+from edged.store.database import Store, Transaction
+from edged.store.inbox import Inbox
+from edged.store.outbox import ResponseRoute
+
+log = logging.getLogger("edged.link.downlink")
+
+
+@dataclass(frozen=True)
+class DownlinkDelivery(DownlinkAddress):
+    """Where a downlink came from; a `DownlinkAddress` plus what a reply needs.
+
+    `response_topic` and `correlation_data` are the MQTT 5 request properties (None on
+    3.1.1); `reply_route` turns them into an outbox response route.
+    """
+
+    topic: str = ""
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    retained: bool = False
+    reply_root: str = ""
+    """`<device root>/rsp/`: the only place the broker's ACL lets this device reply."""
+
+    def reply_route(self, request_id: str) -> ResponseRoute:
+        """Where the reply to this request goes, for `Outbox.add(..., response=...)`.
+
+        The MQTT 5 response topic when the request named one this device may publish to,
+        else `rsp/{request_id}`; the correlation data is echoed either way (3.1.1 has none).
+        """
+        wanted = self.response_topic or ""
+        usable = (
+            wanted.startswith(self.reply_root)
+            and len(wanted) > len(self.reply_root)
+            and not any(c in wanted for c in "+#\0")
+        )
+        topic = wanted if usable else f"{self.reply_root}{request_id}"
+        return ResponseRoute(topic, self.correlation_data)
+
+
+Handler = Callable[[Envelope, Transaction, DownlinkDelivery], Awaitable[None]]
+"""Runs inside the inbox transaction: its writes commit together with the claimed id."""
+
+
+class DownlinkRejected(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class HandlerRejected(Exception):
+    """Raised by a handler for content it will not apply; the transaction rolls back."""
+
+
+def audience(topics: DeviceTopics, address: DownlinkAddress) -> str:
+    """The `device` field an envelope must carry on a topic of this scope.
+
+    Device topics: the device id. Site config: `<site>/_site`. Fleet config: `_fleet`.
+    Binding the audience into the signed bytes stops a message signed for one device or
+    site from being accepted when republished on another's topic.
+    """
+    if address.scope == "fleet":
+        return FLEET_SCOPE
+    if address.scope == "site":
+        return f"{topics.site}/{SITE_SCOPE}"
+    return topics.device
+
+
+class DownlinkVerifier:
+    """Checks 1-5 of the pipeline: everything that needs no database."""
+
+    def __init__(
+        self,
+        topics: DeviceTopics,
+        trusted_keys: Iterable[Ed25519PublicKey],
+        clock: Clock,
+        *,
+        max_bytes: int,
+        max_clock_skew_s: float,
+    ) -> None:
+        self._topics = topics
+        self._trusted = list(trusted_keys)
+        self._clock = clock
+        self._max_bytes = max_bytes
+        self._skew = timedelta(seconds=max_clock_skew_s)
+        self._signed_floor: datetime | None = None
+        self._warned_unjudged = False
+
+    def check(self, topic: str, payload: bytes) -> tuple[Envelope, DownlinkAddress]:
+        if len(payload) > self._max_bytes:
+            raise DownlinkRejected("oversized", f"{len(payload)} bytes > {self._max_bytes}")
+        address = self._topics.classify(topic)
+        if address is None:
+            raise DownlinkRejected("misaddressed", "not a downlink topic of this device")
+        try:
+            envelope = decode_envelope(payload, self._max_bytes)
+        except EnvelopeError as exc:
+            raise DownlinkRejected("malformed", str(exc)) from None
+        if envelope.device != audience(self._topics, address):
+            raise DownlinkRejected("misaddressed", "envelope.device is not this device")
+        if address.kind in SIGNED_DOWNLINK:
+            self._check_signature(envelope)
+            self._check_expiry(envelope)
+        return envelope, address
+
+    def _check_signature(self, envelope: Envelope) -> None:
+        try:
+            verify_envelope(envelope, self._trusted)
+        except SignatureError as exc:
+            reason = "unsigned" if envelope.sig is None else "forged"
+            raise DownlinkRejected(reason, str(exc)) from None
+
+    def _check_expiry(self, envelope: Envelope) -> None:
+        expires = envelope.expires_at()
+        if expires is None:
+            raise DownlinkRejected("no_expiry", "signed downlink without exp")
+        sent = parse_rfc3339(envelope.ts)
+        if self._clock.synced():
+            reference: datetime | None = self._clock.now()
+        else:
+            reference = self._signed_floor
+            if reference is None and not self._warned_unjudged:
+                self._warned_unjudged = True
+                log.warning("clock unsynced: downlink expiry cannot be judged until NTP syncs")
+        if reference is not None and reference > expires + self._skew:
+            raise DownlinkRejected("expired", f"exp {envelope.exp}")
+        # Only a signed, unexpired message may raise the floor.
+        if self._signed_floor is None or sent > self._signed_floor:
+            self._signed_floor = sent
+
+
+@dataclass
+class DownlinkStats:
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"accepted": self.accepted, "rejected": dict(self.rejected)}
+
+
+class DownlinkRouter:
+    """Services register one handler per downlink kind; the link feeds it every message."""
+
+    def __init__(
+        self, topics: DeviceTopics, store: Store, inbox: Inbox, verifier: DownlinkVerifier
+    ) -> None:
+        self._reply_root = f"{topics.root}/rsp/"
+        self._store = store
+        self._inbox = inbox
+        self._verifier = verifier
+        self._handlers: dict[Downlink, Handler] = {}
+        self.stats = DownlinkStats()
+        self.accepting = asyncio.Event()
+        """Set by `ready()`; the link subscribes only then, so no message meets no handler."""
+
+    def register(self, kind: Downlink, handler: Handler) -> None:
+        """Route `kind` to `handler`, which runs inside the transaction that claims the id."""
+        if kind in self._handlers:
+            raise ValueError(f"a handler for {kind.value} is already registered")
+        self._handlers[kind] = handler
+
+    def ready(self) -> None:
+        """Every service has registered: the link may subscribe to downlink topics now."""
+        self.accepting.set()
+
+    async def deliver(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retained: bool = False,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
+    ) -> str | None:
+        """Verify and apply one message; returns None when applied, else the reason.
+
+        Raises only when the store itself fails (sqlite3.Error), which is the daemon's
+        problem, not the message's: the message then stays unacknowledged.
+        """
+        try:
+            envelope, address = self._verifier.check(topic, payload)
+            delivery = DownlinkDelivery(
+                address.kind,
+                address.scope,
+                topic=topic,
+                response_topic=response_topic,
+                correlation_data=correlation_data,
+                retained=retained,
+                reply_root=self._reply_root,
+            )
+            await self._apply(envelope, delivery)
+        except DownlinkRejected as exc:
+            self._reject(topic, exc, retained)
+            return exc.reason
+        self.stats.accepted += 1
+        log.info(
+            "downlink applied",
+            extra={"topic": topic, "msg_id": envelope.id, "type": envelope.type},
+        )
+        return None
+
+    async def _apply(self, envelope: Envelope, delivery: DownlinkDelivery) -> None:
+        if await self._inbox.seen(envelope.id):
+            raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
+        handler = self._handlers.get(delivery.kind)
+        if handler is None:
+            raise DownlinkRejected("no_handler", f"nothing handles {delivery.kind.value}")
+        try:
+            async with self._store.transaction() as tx:
+                if not await self._inbox.claim(tx, envelope, delivery.topic):
+                    raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
+                await handler(envelope, tx, delivery)
+        except (DownlinkRejected, sqlite3.Error):
+            raise
+        except HandlerRejected as exc:
+            raise DownlinkRejected("handler_rejected", str(exc)) from None
+        except Exception as exc:
+            log.exception("downlink handler failed", extra={"msg_id": envelope.id})
+            raise DownlinkRejected("handler_error", type(exc).__name__) from None
+
+    def _reject(self, topic: str, exc: DownlinkRejected, retained: bool) -> None:
+        self.stats.rejected[exc.reason] += 1
+        # A retained message comes again after each reconnect; its replay is expected.
+        level = logging.INFO if retained and exc.reason == "replayed" else logging.WARNING
+        log.log(
+            level,
+            "downlink rejected",
+            extra={"topic": topic, "reason": exc.reason, "detail": exc.detail},
+        )

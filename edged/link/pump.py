@@ -1,0 +1,161 @@
+"""The outbox pump: SQLite rows out to the broker at QoS 1, marked delivered on PUBACK.
+
+Rules it keeps:
+
+- Order: rows are read along the pending index (priority, seq) with a keyset cursor and
+  published in that order on one connection, so each topic (one priority per topic) goes
+  out in seq order. After a reconnect it starts again from the oldest undelivered row.
+- Window: a row occupies a window slot from PUBLISH until its delivered mark is committed
+  (not merely until PUBACK), so a crash at any moment re-sends at most `window` rows and
+  paho never holds more than `window` messages. Nothing waits in memory beyond one page
+  of rows read ahead.
+- Batching: PUBACKs are collected and marked in one transaction per batch (group commit:
+  while one batch commits the next gathers), so a fast drain costs one fsync per batch.
+- Money first: when a row of higher priority (lower number) than the cursor is written,
+  the cursor restarts from the top, so a sale is not queued behind a telemetry backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from edged.link.client import ConnectionLost, MqttConnection
+from edged.store.outbox import Outbox, OutboxRow
+
+log = logging.getLogger("edged.link.pump")
+
+IDLE_POLL_S = 2.0
+"""Backstop poll when idle: rows written without `Outbox.add` are found within this."""
+NO_CURSOR = (-1, 0)
+
+
+@dataclass
+class PumpStats:
+    published: int = 0
+    delivered: int = 0
+    broker_rejected: int = 0
+    unpublishable: int = 0
+
+
+class OutboxPump:
+    def __init__(self, outbox: Outbox, window: int, page_size: int | None = None) -> None:
+        self._outbox = outbox
+        self.window = window
+        self._page = page_size or max(256, 2 * window)
+        self._inflight: dict[int, int] = {}
+        """mid -> seq for rows handed to the current connection and not yet PUBACKed."""
+        self._acked: list[int] = []
+        self._marking: set[int] = set()
+        self._acked_event = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._lowest_written: int | None = None
+        self._resend_floor = 0
+        self.stats = PumpStats()
+        outbox.on_written(self._written)
+
+    @property
+    def in_flight(self) -> int:
+        """Rows published whose delivered mark is not yet committed: what a crash re-sends."""
+        return len(self._inflight) + len(self._acked) + len(self._marking)
+
+    # -- callbacks from the outbox and the connection ------------------------------------
+
+    def _written(self, priority: int) -> None:
+        if self._lowest_written is None or priority < self._lowest_written:
+            self._lowest_written = priority
+        self._wake.set()
+
+    def delivered(self, mid: int, failure: str | None) -> None:
+        seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return  # a birth or other message that is not an outbox row
+        if failure is not None:
+            # The broker took the message and will never accept it (e.g. not authorised);
+            # re-sending cannot help, and holding it would block every topic behind it.
+            self.stats.broker_rejected += 1
+            log.error("broker rejected an outbox message", extra={"seq": seq, "reason": failure})
+        self.stats.delivered += 1
+        self._acked.append(seq)
+        self._acked_event.set()
+
+    # -- the two loops -----------------------------------------------------------------
+
+    async def run_marker(self) -> None:
+        """Commit delivered marks for as long as the link lives (across reconnects)."""
+        while True:
+            await self._acked_event.wait()
+            self._acked_event.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._acked:
+            return
+        batch, self._acked = self._acked, []
+        self._marking.update(batch)
+        try:
+            await self._outbox.mark_delivered(batch)
+        finally:
+            self._marking.difference_update(batch)
+            self._slot_freed.set()
+
+    async def serve(self, conn: MqttConnection) -> None:
+        """Publish until the connection dies (ConnectionLost) or the task is cancelled."""
+        self._inflight.clear()  # the old connection's unacked rows are re-read below
+        cursor = NO_CURSOR
+        buffer: deque[OutboxRow] = deque()
+        while True:
+            if self._lowest_written is not None and self._lowest_written < cursor[0]:
+                cursor = NO_CURSOR
+                buffer.clear()
+            self._lowest_written = None
+            if not buffer:
+                self._wake.clear()
+                rows = await self._outbox.pending(self._page, after=cursor)
+                if not rows:
+                    await self._idle()
+                    continue
+                cursor = (rows[-1].priority, rows[-1].seq)
+                busy = set(self._inflight.values()) | self._marking | set(self._acked)
+                buffer.extend(row for row in rows if row.seq not in busy)
+            while buffer and self.in_flight < self.window:
+                self._publish(conn, buffer.popleft())
+            if self.in_flight >= self.window:
+                self._slot_freed.clear()
+                if self.in_flight >= self.window:
+                    await self._wait_slot(conn)
+
+    def _publish(self, conn: MqttConnection, row: OutboxRow) -> None:
+        try:
+            mid = conn.publish(row.topic, row.payload, row.qos, row.retain, row.correlation)
+        except ValueError as exc:
+            # paho refuses the topic itself (wildcards, too long): it can never be sent.
+            self.stats.unpublishable += 1
+            log.error("outbox row cannot be published", extra={"seq": row.seq, "reason": str(exc)})
+            self._acked.append(row.seq)
+            self._acked_event.set()
+            return
+        self._inflight[mid] = row.seq
+        self.stats.published += 1
+
+    async def _wait_slot(self, conn: MqttConnection) -> None:
+        slot: asyncio.Future[Any] = asyncio.ensure_future(self._slot_freed.wait())
+        closed: asyncio.Future[Any] = conn.closed
+        try:
+            await asyncio.wait({slot, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            slot.cancel()
+        if conn.closed.done():
+            raise ConnectionLost(conn.closed.result())
+
+    async def _idle(self) -> None:
+        """Nothing pending: sleep until a row is written (then let it commit) or a poll."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+        except TimeoutError:
+            return
+        await self._outbox.settled()

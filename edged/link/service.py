@@ -1,0 +1,225 @@
+"""The link: one supervised loop that keeps a connection to the broker and uses it.
+
+Each connection: CONNECT with the will (retained offline state) and a persistent session
+(MQTT 5 clean_start=False plus session expiry; 3.1.1 clean_session=False), the retained
+birth, subscriptions (re-made on every connection, whatever the broker remembered), the
+outbox pump, and downlink messages acknowledged only after their effect committed.
+
+When the connection dies for any reason, the loop notices (`MqttConnection.closed`), waits
+a backoff delay with jitter, and builds a new one. Only a broken configuration or a failing
+store ends `run()`, which, as a core task, stops the daemon for systemd to restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import replace
+from typing import Any
+
+from edged.contract.topics import DeviceTopics
+from edged.link.birth import BirthSource, StateMessages, state_messages
+from edged.link.client import (
+    ClientSettings,
+    ConnectFailed,
+    ConnectionLost,
+    Incoming,
+    MqttConnection,
+)
+from edged.link.downlink import DownlinkRouter
+from edged.link.pump import OutboxPump
+from edged.runtime.backoff import Backoff
+from edged.store.database import Store
+from edged.store.outbox import Outbox
+
+log = logging.getLogger("edged.link")
+
+STABLE_CONNECTION_S = 10.0
+"""A connection that lived this long resets the reconnect backoff."""
+MAX_DOWNLINK_BACKLOG = 256
+"""Downlink messages waiting for their transaction; beyond this they stay unacknowledged."""
+
+
+class Link:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        topics: DeviceTopics,
+        store: Store,
+        outbox: Outbox,
+        router: DownlinkRouter,
+        birth: BirthSource,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 60.0,
+        page_size: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self._topics = topics
+        self._store = store
+        self._outbox = outbox
+        self._router = router
+        self._birth = birth
+        self._backoff = Backoff(reconnect_min_s, reconnect_max_s)
+        self.pump = OutboxPump(outbox, settings.inflight_window, page_size)
+        self._downlink: deque[tuple[MqttConnection, Incoming]] = deque()
+        self._downlink_ready = asyncio.Event()
+        self._conn: MqttConnection | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.last_error = ""
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.create_task(self.pump.run_marker(), name="link:marker"),
+            asyncio.create_task(self._consume_downlink(), name="link:downlink"),
+            asyncio.create_task(self._connect_forever(), name="link:connection"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # re-raise the first failure as itself, not as a group
+            raise RuntimeError("link task ended unexpectedly")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.pump.flush()
+
+    async def _connect_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        while True:
+            try:
+                state = await state_messages(self._store, self._topics, self._birth())
+                conn = MqttConnection(
+                    settings,
+                    on_message=self._received,
+                    on_delivered=self.pump.delivered,
+                    will=state.will(),
+                )
+                session_present = await conn.open()
+            except ConnectFailed as exc:
+                if exc.unsupported_protocol and settings.mqtt5:
+                    log.warning("broker lacks MQTT 5; falling back to MQTT 3.1.1")
+                    settings = self.settings = replace(settings, mqtt5=False)
+                    continue
+                await self._pause("mqtt connect failed", exc.reason)
+                continue
+            self.connects += 1
+            started = loop.time()
+            log.info(
+                "mqtt connected",
+                extra={
+                    "broker": f"{settings.host}:{settings.port}",
+                    "protocol": "mqtt5" if settings.mqtt5 else "mqtt311",
+                    "session_present": session_present,
+                    "backlog_in_flight": self.pump.in_flight,
+                },
+            )
+            reason = await self._serve(conn, state)
+            if loop.time() - started >= STABLE_CONNECTION_S:
+                self._backoff.reset()
+            await self._pause("mqtt connection lost", reason)
+
+    async def _pause(self, event: str, reason: str) -> None:
+        self.last_error = reason
+        delay = self._backoff.next_delay()
+        log.warning(event, extra={"reason": reason, "retry_in_s": round(delay, 2)})
+        await asyncio.sleep(delay)
+
+    async def _serve(self, conn: MqttConnection, state: StateMessages) -> str:
+        """Use one connection until it dies; returns why. Cancelled: says offline first."""
+        self._conn = conn
+        self.connected.set()
+        conn.publish(state.topic, state.birth.to_bytes(), 1, True)
+        tasks = {
+            asyncio.create_task(self.pump.serve(conn), name="link:pump"),
+            asyncio.create_task(self._subscribe(conn), name="link:subscribe"),
+        }
+        try:
+            while True:
+                waiting: set[asyncio.Future[Any]] = {*tasks, conn.closed}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if conn.closed.done():
+                    return conn.closed.result()
+                for task in done:
+                    tasks.discard(task)
+                    exc = task.exception()
+                    if isinstance(exc, ConnectionLost | ConnectFailed | TimeoutError):
+                        await conn.close()
+                        return str(exc) or type(exc).__name__
+                    if exc is not None:
+                        raise exc
+        except asyncio.CancelledError:
+            # Stopping cleanly: the will is not sent on DISCONNECT, so say offline ourselves.
+            with contextlib.suppress(ConnectionLost):
+                conn.publish(state.topic, state.offline.to_bytes(), 1, True)
+            await conn.close()
+            raise
+        finally:
+            self.connected.clear()
+            self._conn = None
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _subscribe(self, conn: MqttConnection) -> None:
+        """Subscribe once the daemon has registered its handlers (router ready)."""
+        await self._router.accepting.wait()
+        await conn.subscribe(self._topics.subscriptions(), qos=1)
+
+    # -- downlink -------------------------------------------------------------------------
+
+    def _received(self, conn: MqttConnection, message: Incoming) -> None:
+        if len(self._downlink) >= MAX_DOWNLINK_BACKLOG:
+            # Not acknowledged: the broker keeps it for the next session.
+            self._router.stats.rejected["overload"] += 1
+            return
+        self._downlink.append((conn, message))
+        self._downlink_ready.set()
+
+    async def _consume_downlink(self) -> None:
+        """One at a time, in arrival order, so PUBACKs go out in the order MQTT requires."""
+        while True:
+            await self._downlink_ready.wait()
+            self._downlink_ready.clear()
+            while self._downlink:
+                conn, message = self._downlink.popleft()
+                await self._router.deliver(
+                    message.topic,
+                    message.payload,
+                    retained=message.retain,
+                    response_topic=message.response_topic,
+                    correlation_data=message.correlation_data,
+                )
+                conn.ack(message)
+
+    # -- telemetry ------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        stats = await self._outbox.stats()
+        pump = self.pump.stats
+        return {
+            "connected": self.connected.is_set(),
+            "broker": f"{self.settings.host}:{self.settings.port}",
+            "protocol": "mqtt5" if self.settings.mqtt5 else "mqtt311",
+            "tls": self.settings.tls is not None,
+            "connects": self.connects,
+            "last_error": self.last_error,
+            "queue_depth": stats.depth,
+            "oldest_undelivered_age_s": round(stats.oldest_age_s(self._store.clock.now()), 1),
+            "delivered_retained_rows": stats.delivered,
+            "in_flight": self.pump.in_flight,
+            "window": self.pump.window,
+            "published": pump.published,
+            "delivered": pump.delivered,
+            "broker_rejected": pump.broker_rejected,
+            "unpublishable": pump.unpublishable,
+            "downlink": self._router.stats.as_dict(),
+        }

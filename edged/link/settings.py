@@ -1,0 +1,38 @@
+"""Turn the validated config into the connection settings the client needs."""
+
+from __future__ import annotations
+
+from edged.config.models import Broker, DeviceIdentity, Link
+from edged.link.client import ClientSettings, TlsSettings
+
+
+def client_settings(
+    broker: Broker, link: Link, device: DeviceIdentity, host: str, port: int
+) -> ClientSettings:
+    """`host`/`port` are passed in because the embedded broker picks its port at start.
+
+    The embedded development broker (amqtt) speaks MQTT 3.1.1 only, so it is asked for
+    3.1.1 directly; against an external broker `mqtt5` falls back to 3.1.1 on its own when
+    the broker refuses the protocol version.
+    """
+    tls = None
+    if broker.tls is not None:
+        tls = TlsSettings(
+            ca_file=str(broker.tls.ca_file),
+            cert_file=str(broker.tls.cert_file) if broker.tls.cert_file else None,
+            key_file=str(broker.tls.key_file) if broker.tls.key_file else None,
+            check_hostname=not broker.tls.insecure_skip_hostname_check,
+        )
+    return ClientSettings(
+        host=host,
+        port=port,
+        client_id=broker.client_id or f"edged-{device.site}-{device.id}",
+        mqtt5=broker.protocol == "mqtt5" and broker.mode == "external",
+        keepalive_s=broker.keepalive_s,
+        session_expiry_s=broker.session_expiry_s,
+        inflight_window=link.inflight_window,
+        username=broker.username,
+        password=broker.password.get_secret_value() if broker.password else None,
+        tls=tls,
+        allow_plain_tcp=broker.allow_plain_tcp,
+    )
