@@ -55,7 +55,7 @@ RECEIPT = PrintDocument(
         Columns(left="牛奶 Milk", right="¥12.50"),
         Rule(),
         Columns(left="合计 Total", right="¥19.50"),
-        Text(text="取货码 A-0931，谢谢惠顾"),
+        Text(text="取货码 A-0931\uff0c谢谢惠顾"),
         QrCode(data="ORD-20240521-0931", size=6),
     ],
     cut=True,
@@ -74,7 +74,7 @@ async def test_chinese_receipt_prints_as_gb18030_with_qr_cut_and_drawer(
     assert any(
         line.startswith("苹果 Apple x2") and line.endswith("¥7.00") for line in receipt.lines
     )
-    assert "取货码 A-0931，谢谢惠顾" in receipt.lines
+    assert "取货码 A-0931\uff0c谢谢惠顾" in receipt.lines
     assert max(printed_columns(line) for line in receipt.lines) <= 48
     assert receipt.qr == ["ORD-20240521-0931"] and receipt.cut and receipt.drawer_kicks == 1
     assert "苹果".encode("gb18030") in bytes(emulator.printed)  # GB18030, not UTF-8
@@ -151,7 +151,8 @@ async def print_queue_worker(printer: EscposPrinter, jobs: list[PrintDocument]) 
             await printer.print(jobs[0])
         except PrinterNotReady as exc:
             log.append(f"waiting: {exc}")
-            while not (await printer.paper_state()).ready:
+            # A printer reports paper only when asked: polling is the only way.
+            while not (await printer.paper_state()).ready:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             continue
         jobs.pop(0)
