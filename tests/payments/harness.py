@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from edged.config.models import Payments as PaymentsConfig
 from edged.contract.envelope import Envelope, make_envelope
 from edged.contract.signing import sign_envelope
 from edged.contract.topics import DeviceTopics
+from edged.link.downlink import HandlerRejected
 from edged.services.payments.protocol import Settlement
 from edged.services.payments.service import PaymentsService
 from edged.store import Store, Transaction
@@ -99,8 +101,9 @@ class Harness:
 
     async def deliver(self, envelope: Envelope) -> None:
         """What the link does: the handler runs inside the inbox transaction."""
-        async with self.store.transaction() as tx:
-            await self.service.handle_downlink(envelope, tx, None)
+        with contextlib.suppress(HandlerRejected):
+            async with self.store.transaction() as tx:
+                await self.service.handle_downlink(envelope, tx, None)
         for task in list(self.service._tasks):
             await task
 

@@ -16,7 +16,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
@@ -37,6 +37,7 @@ from edged.contract.bodies import (
 from edged.contract.envelope import Envelope, parse_rfc3339, rfc3339
 from edged.contract.ids import new_id
 from edged.contract.topics import Uplink
+from edged.link.downlink import HandlerRejected
 from edged.runtime.backoff import Backoff
 from edged.services.payments.codes import classify_payment_code
 from edged.services.payments.protocol import (
@@ -262,19 +263,15 @@ class PaymentsService:
         """
         if envelope.type != RESULT_TYPE:
             self._reject(envelope, f"unexpected type {envelope.type!r}")
-            return
         try:
             result = parse_body(PayResult, envelope.body)
         except BodyError as exc:
             self._reject(envelope, f"malformed body: {exc}")
-            return
         row = await _load(tx, result.trade_no)
         if row is None:
             self._reject(envelope, "unknown trade number", result.trade_no)
-            return
         if result.amount_fen != row["amount_fen"]:
             self._reject(envelope, "amount does not match the trade", result.trade_no)
-            return
         state = PayState(row["state"])
         step = result_step(state, result.state, result.reason)
         if step is None:
@@ -298,12 +295,14 @@ class PaymentsService:
         )
         self._spawn(self._after_commit([(result.trade_no, row["sale_id"], step)], barrier=True))
 
-    def _reject(self, envelope: Envelope, reason: str, trade_no: str = "") -> None:
+    def _reject(self, envelope: Envelope, reason: str, trade_no: str = "") -> NoReturn:
+        """Count and log, then make the link roll the inbox transaction back: no effect."""
         self.rejected[reason.split(":")[0]] += 1
         log.warning(
             "payment result rejected",
             extra={"reason": reason, "msg_id": envelope.id, "trade_no": trade_no},
         )
+        raise HandlerRejected(reason)
 
     # -- shared steps -------------------------------------------------------------------
 
