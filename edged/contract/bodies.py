@@ -133,11 +133,17 @@ class PayResult(Body):
 
 
 class TxnLine(Body):
+    line_no: int = Field(ge=1, strict=True)
     barcode: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     unit_price_fen: Fen
     quantity: int = Field(gt=0, strict=True)
-    line_total_fen: Fen
+    amount_fen: Fen
+
+
+class TxnTotals(Body):
+    items: int = Field(ge=0, strict=True)
+    total_fen: Fen
 
 
 class TxnPayment(Body):
@@ -148,14 +154,18 @@ class TxnPayment(Body):
 
 
 class TxnBody(Body):
-    """`txn.completed` (or `txn.voided`, `txn.refunded`): a finished sale."""
+    """`txn.completed`: a finished sale, as checkout commits it with its payment."""
 
     sale_id: SaleId
-    sale_seq: int = Field(ge=1, strict=True)
+    sale_no: int = Field(ge=1, strict=True)
+    """The kiosk's persisted sale sequence number (ordering never trusts the wall clock)."""
+    status: Literal["completed", "voided", "refunded"]
+    currency: Literal["CNY"] = "CNY"
     lines: list[TxnLine] = Field(max_length=500)
-    total_fen: Fen
+    totals: TxnTotals
     payments: list[TxnPayment] = Field(max_length=8)
-    completed_at: Timestamp
+    opened_at: Timestamp
+    completed_at: Timestamp | None
     clock_synced: bool
 
 

@@ -28,6 +28,9 @@ from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services.checkout.assembly import CheckoutParts, build_checkout
+from edged.services.payments.assembly import build_payments
+from edged.services.payments.keys import with_backend_keys
+from edged.services.payments.service import PaymentsService
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
@@ -75,6 +78,7 @@ class Daemon:
         """Services call `daemon.downlink.register(Downlink.X, handler)` while starting."""
         self.link: Link
         self.checkout: CheckoutParts
+        self.payments: PaymentsService
 
     # -- extension points used by the wiring below --------------------------------------
 
@@ -133,7 +137,7 @@ class Daemon:
         return code
 
     async def _start(self) -> None:
-        cfg = self.config
+        cfg = self.config = with_backend_keys(self.config)
         cfg.paths.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = await Store.open(cfg.paths.data_dir / "edged.db", self.clock)
         self.on_close(self.store.close)
@@ -167,7 +171,15 @@ class Daemon:
         self.on_scan(self.checkout.checkout.handle_scan)
         self.add_status("checkout", self.checkout.checkout.status)
         self.on_close(self.checkout.checkout.close)
-        # Payments plugs in here: self.checkout.checkout.use_payments(payments), then:
+        self.payments = await build_payments(
+            cfg,
+            self.store,
+            self.outbox,
+            self.checkout.checkout,
+            self.downlink,
+            self.supervisor,
+            self.add_status,
+        )
         self.checkout.start(self.supervisor)
 
         self.control.register("status", self._status_command)
