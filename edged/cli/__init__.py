@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from edged import __version__
-from edged.cli import cart, check_config, control, run, sim
+from edged.cli import cart, check_config, cloudsim, control, demo, run, sim
 
-SUBCOMMANDS = [run, check_config, control, sim, cart]
+SUBCOMMANDS = [demo, run, check_config, control, sim, cart, cloudsim]
 
 
 def build_parser() -> argparse.ArgumentParser:
