@@ -1,0 +1,25 @@
+"""The checked-in AsyncAPI document is exactly what the code's models generate."""
+
+from __future__ import annotations
+
+import json
+
+from edged.contract import asyncapi
+from edged.contract.bodies import MESSAGES
+
+
+def test_the_checked_in_document_is_up_to_date() -> None:
+    assert asyncapi.DOCUMENT.read_text(encoding="utf-8") == asyncapi.render(), (
+        "edged/contract/asyncapi.json is stale: run `python -m edged.contract.asyncapi`"
+    )
+
+
+def test_every_message_type_is_in_the_document_with_its_body_schema() -> None:
+    doc = json.loads(asyncapi.DOCUMENT.read_text(encoding="utf-8"))
+    assert doc["asyncapi"].startswith("3.")
+    names = {m["name"] for m in doc["components"]["messages"].values()}
+    assert names == set(MESSAGES)
+    result = doc["components"]["schemas"]["PayResult"]
+    assert result["properties"]["amount_fen"]["type"] == "integer"
+    assert "SUCCESS" in json.dumps(doc["components"]["schemas"]["TradeState"])
+    assert doc["channels"]["cmd_pay"]["address"] == "edge/v1/{site}/{device}/cmd/pay"
