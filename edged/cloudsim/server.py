@@ -48,6 +48,7 @@ class CloudSim:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._mqtt5 = mqtt5
+        self._held: list[tuple[str, bytes]] | None = None
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -83,6 +84,18 @@ class CloudSim:
         """Send raw bytes to a topic (tests use this to forge and replay messages)."""
         self._client.publish(topic, payload, qos=1).wait_for_publish(5)
 
+    def hold(self) -> None:
+        """Stop answering (messages are kept): a backend outage, for fault tests."""
+        with self.lock:
+            self._held = []
+
+    def release(self) -> None:
+        """Answer again, starting with everything that arrived while held."""
+        with self.lock:
+            held, self._held = self._held or [], None
+        for topic, payload in held:
+            self._on_payload(topic, payload)
+
     def summary(self) -> dict[str, Any]:
         with self.lock:
             return self.backend.summary()
@@ -99,14 +112,20 @@ class CloudSim:
         self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._on_payload(message.topic, bytes(message.payload))
+
+    def _on_payload(self, topic: str, payload: bytes) -> None:
         with self.lock:
-            replies = self.backend.handle(message.topic, bytes(message.payload))
+            if self._held is not None:
+                self._held.append((topic, payload))
+                return
+            replies = self.backend.handle(topic, payload)
         self._send(replies)
 
     def _tick(self) -> None:
         while not self._stop.wait(TICK_S):
             with self.lock:
-                replies = self.backend.due()
+                replies = [] if self._held is not None else self.backend.due()
             self._send(replies)
 
     def _send(self, replies: list[Outgoing]) -> None:

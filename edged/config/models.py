@@ -131,7 +131,7 @@ class Payments(Section):
     """How long a shopper may confirm on the phone before the kiosk reverses (WeChat: 30-45 s)."""
     query_interval_s: float = Field(3, gt=0, le=30)
     reverse_timeout_s: float = Field(60, gt=0)
-    native_qr_ttl_s: int = Field(300, ge=30, le=7200)
+    native_qr_ttl_s: int = Field(300, ge=10, le=7200)
     max_sale_fen: Fen = 1_000_000
 
 
