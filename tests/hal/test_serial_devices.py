@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import tty
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
+import serial.serialposix
 
 from edged.runtime.backoff import Backoff
 from hal.config import SerialDisplay, SerialScanner
@@ -135,12 +138,22 @@ async def test_serial_scanner_reconnects_after_unplug(pty_link: Pty) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_serial_scanner_permission_problem_says_how_to_fix(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root may open anything")
+async def test_serial_scanner_permission_problem_says_how_to_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     node = tmp_path / "ttyX"
     node.write_text("")
     node.chmod(0)
+    if os.geteuid() == 0:
+        # root bypasses file modes, so the kernel's EACCES is played at pyserial's os.open
+        real_open = serial.serialposix.os.open
+
+        def deny(path: str, flags: int, *args: object) -> int:
+            if path == str(node):
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(serial.serialposix.os, "open", deny)
     driver = SerialScannerDriver(SerialScanner(driver="serial", port=str(node)))
     with pytest.raises(DeviceError, match="dialout"):
         await driver.run(lambda scan: asyncio.sleep(0))
