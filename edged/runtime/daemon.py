@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from edged import __version__
+from edged.cloudsim.embedded import start_beside_daemon
 from edged.config import DaemonConfig
 from edged.contract.ids import new_id
 from edged.contract.topics import DeviceTopics
@@ -150,6 +151,9 @@ class Daemon:
         self.supervisor.start("store", maintenance.run, Role.CORE)
         self.add_status("store", maintenance.status)
         self.downlink, self.link = await start_link(self)
+        await start_beside_daemon(
+            cfg, self.link.settings.host, self.link.settings.port, self.on_close
+        )
 
         self.devices = build_devices(
             cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir
