@@ -216,3 +216,35 @@ async def test_recover_queries_open_payments_and_waits_for_their_end(tmp_path: P
         engine.cancel()
     finally:
         await again.store.close()
+
+
+async def test_a_reverse_nobody_confirms_keeps_the_kiosk_blocked_and_calls_staff(
+    tmp_path: Path,
+) -> None:
+    h = await make_harness(tmp_path, reverse_timeout_s=20)
+    try:
+        trade = await start_micropay(h)
+        h.clock.advance(10)
+        await h.service.tick()
+        for _ in range(6):
+            h.clock.advance(10)
+            await h.service.tick()
+        for task in list(h.service._tasks):
+            await task
+        from edged.services.payments.service import MSG_STAFF
+
+        assert [m for _, m in h.sink.shown].count(MSG_STAFF) == 1
+        assert h.service.busy() and h.sink.settled == []
+        attempts = [r["body"]["attempt"] for r in await h.sent("pay.reverse")]
+        assert attempts == sorted(attempts) and len(attempts) < 7  # backing off
+        assert (await h.payment(trade))["state"] == "reversing"
+    finally:
+        await h.store.close()
+
+
+async def test_a_success_after_a_decline_releases_nothing(h: Harness) -> None:
+    trade = await start_micropay(h)
+    await h.deliver(h.result({"trade_no": trade, "amount_fen": 1250, "state": "FAILED"}))
+    await h.deliver(h.result({"trade_no": trade, "amount_fen": 1250, "state": "SUCCESS"}))
+    assert [s.outcome for s in h.sink.settled] == [PaymentOutcome.FAILED]
+    assert (await h.payment(trade))["state"] == "failed"
