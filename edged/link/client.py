@@ -140,6 +140,8 @@ class MqttConnection:
         self._sock: socket.socket | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._disconnect_reason = ""
+        self.receive_maximum: int | None = None
+        """MQTT 5: the broker's limit on our unacknowledged QoS 1 publishes (CONNACK)."""
         self._client = self._build_client(will)
 
     @property
@@ -158,7 +160,9 @@ class MqttConnection:
             manual_ack=True,
         )
         client.suppress_exceptions = False
-        client.max_inflight_messages_set(s.inflight_window)
+        # The pump keeps at most `inflight_window` messages with paho, so paho's own limit is
+        # off: with it on, paho rescans all its in-flight messages on every PUBACK.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         if s.username:
             client.username_pw_set(s.username, s.password)
@@ -292,10 +296,12 @@ class MqttConnection:
         _userdata: Any,
         flags: mqtt.ConnectFlags,
         reason: ReasonCode,
-        _properties: Properties | None,
+        properties: Properties | None,
     ) -> None:
         if self._connack.done():
             return
+        limit = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        self.receive_maximum = int(limit) if limit else None
         if reason.is_failure:
             text = str(reason)
             unsupported = "protocol version" in text.lower()

@@ -7,7 +7,8 @@ Rules it keeps:
   out in seq order. After a reconnect it starts again from the oldest undelivered row.
 - Window: a row occupies a window slot from PUBLISH until its delivered mark is committed
   (not merely until PUBACK), so a crash at any moment re-sends at most `window` rows and
-  paho never holds more than `window` messages. Nothing waits in memory beyond one page
+  paho never holds more than `window` messages (nor more than the broker's MQTT 5 Receive
+  Maximum). Nothing waits in memory beyond one page
   of rows read ahead.
 - Batching: PUBACKs are collected and marked in one transaction per batch (group commit:
   while one batch commits the next gathers), so a fast drain costs one fsync per batch.
@@ -106,6 +107,7 @@ class OutboxPump:
     async def serve(self, conn: MqttConnection) -> None:
         """Publish until the connection dies (ConnectionLost) or the task is cancelled."""
         self._inflight.clear()  # the old connection's unacked rows are re-read below
+        window = min(self.window, conn.receive_maximum or self.window)
         cursor = NO_CURSOR
         buffer: deque[OutboxRow] = deque()
         while True:
@@ -122,12 +124,11 @@ class OutboxPump:
                 cursor = (rows[-1].priority, rows[-1].seq)
                 busy = set(self._inflight.values()) | self._marking | set(self._acked)
                 buffer.extend(row for row in rows if row.seq not in busy)
-            while buffer and self.in_flight < self.window:
+            while buffer and self.in_flight < window:
                 self._publish(conn, buffer.popleft())
-            if self.in_flight >= self.window:
+            if self.in_flight >= window:
                 self._slot_freed.clear()
-                if self.in_flight >= self.window:
-                    await self._wait_slot(conn)
+                await self._wait_slot(conn)
 
     def _publish(self, conn: MqttConnection, row: OutboxRow) -> None:
         try:

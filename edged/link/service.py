@@ -68,6 +68,8 @@ class Link:
         self._downlink_ready = asyncio.Event()
         self._conn: MqttConnection | None = None
         self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        """Set while the current connection holds its downlink subscriptions."""
         self.connects = 0
         self.last_error = ""
 
@@ -164,6 +166,7 @@ class Link:
             raise
         finally:
             self.connected.clear()
+            self.subscribed.clear()
             self._conn = None
             for task in tasks:
                 task.cancel()
@@ -173,6 +176,7 @@ class Link:
         """Subscribe once the daemon has registered its handlers (router ready)."""
         await self._router.accepting.wait()
         await conn.subscribe(self._topics.subscriptions(), qos=1)
+        self.subscribed.set()
 
     # -- downlink -------------------------------------------------------------------------
 
@@ -207,6 +211,7 @@ class Link:
         pump = self.pump.stats
         return {
             "connected": self.connected.is_set(),
+            "subscribed": self.subscribed.is_set(),
             "broker": f"{self.settings.host}:{self.settings.port}",
             "protocol": "mqtt5" if self.settings.mqtt5 else "mqtt311",
             "tls": self.settings.tls is not None,

@@ -1,0 +1,54 @@
+"""`edged bench ...`: benchmarks, apart from the test suite, each printing its ratio last.
+
+Each benchmark is a sub-subcommand registered by a function in BENCHES, so another one
+(`bench checkout`, `bench decode`) is one more function appended there.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "bench", help="run a benchmark and print its figures"
+    )
+    benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for add in BENCHES:
+        add(benches)
+
+
+def _add_drain(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "drain", help="outbox drain rate vs raw paho-mqtt QoS 1 publish rate"
+    )
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=None, help="in-flight window")
+    parser.add_argument("--host", default=None, help="broker (default: start a mosquitto)")
+    parser.add_argument("--port", type=int, default=1883)
+    parser.set_defaults(handler=_drain)
+
+
+def _drain(args: argparse.Namespace) -> int:
+    from edged.config.models import Link
+    from edged.link.drain_bench import run_drain_bench
+
+    if args.messages < 1:
+        print("edged bench drain: --messages must be at least 1")
+        return 2
+    window = args.window or Link().inflight_window
+    result = run_drain_bench(args.messages, window, args.host, args.port if args.host else None)
+    print(f"messages: {result.messages}  window: {result.window}")
+    print(f"raw paho QoS 1, in-flight {window}: {result.raw_windowed_rate:,.0f} msg/s")
+    print(f"raw paho QoS 1, in-flight unlimited: {result.raw_unlimited_rate:,.0f} msg/s")
+    print(f"outbox drain: {result.drain_rate:,.0f} msg/s")
+    print(
+        f"drain {result.drain_rate:,.0f} msg/s / raw {result.raw_rate:,.0f} msg/s"
+        f" = {result.ratio:.2f}"
+    )
+    return 0
+
+
+BENCHES: list[Callable[[Any], None]] = [_add_drain]
