@@ -82,6 +82,12 @@ class Harness:
         found = [json.loads(row["payload"]) for row in rows]
         return [env for env in found if env["type"].startswith(type_prefix)]
 
+    async def link_delivers(self) -> None:
+        """What the link's pump does on PUBACK: every queued message left the kiosk."""
+        async with self.store.transaction() as tx:
+            await tx.execute("UPDATE outbox SET delivered_at = ? WHERE delivered_at IS NULL",
+                             (tx.now,))  # fmt: skip
+
     async def payment(self, trade_no: str) -> dict[str, Any]:
         row = await self.store.fetchone("SELECT * FROM payments WHERE trade_no = ?", (trade_no,))
         assert row is not None

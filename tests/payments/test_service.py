@@ -94,15 +94,29 @@ async def test_user_paying_queries_then_success(h: Harness) -> None:
     trade = await start_micropay(h)
     await h.deliver(h.result({"trade_no": trade, "amount_fen": 1250, "state": "USERPAYING"}))
     assert h.sink.shown[-1][1] == MSG_CONFIRM_ON_PHONE
-    h.clock.advance(2)
-    await h.service.tick()
-    h.clock.advance(2)
-    await h.service.tick()
+    for _ in range(2):
+        await h.link_delivers()
+        h.clock.advance(2)
+        await h.service.tick()
     queries = await h.sent("pay.query")
     assert [q["body"]["attempt"] for q in queries] == [1, 2]
     assert all(q["body"]["trade_no"] == trade for q in queries)
     await h.deliver(h.result({"trade_no": trade, "amount_fen": 1250, "state": "SUCCESS"}))
     assert [s.outcome for s in h.sink.settled] == [PaymentOutcome.PAID]
+
+
+async def test_while_the_link_is_down_one_query_waits_in_the_outbox_not_hundreds(
+    h: Harness,
+) -> None:
+    await start_micropay(h)
+    await h.link_delivers()
+    for _ in range(4):
+        h.clock.advance(2)
+        await h.service.tick()
+    assert len(await h.sent("pay.query")) == 1
+    h.clock.advance(10)
+    await h.service.tick()
+    assert len(await h.sent("pay.reverse")) == 1  # the deadline still reverses at once
 
 
 async def test_past_the_deadline_the_kiosk_reverses_and_retries_with_the_same_trade(
@@ -114,6 +128,7 @@ async def test_past_the_deadline_the_kiosk_reverses_and_retries_with_the_same_tr
     await h.service.tick()
     assert (await h.payment(trade))["state"] == "reversing"
     assert h.sink.shown[-1][1] == MSG_REVERSING
+    await h.link_delivers()
     h.clock.advance(30)
     await h.service.tick()
     reverses = await h.sent("pay.reverse")
@@ -201,6 +216,7 @@ async def test_recover_queries_open_payments_and_waits_for_their_end(tmp_path: P
     again = await make_harness(tmp_path)
     try:
         assert again.service.busy()
+        await again.link_delivers()
         import asyncio
 
         engine = asyncio.create_task(again.service.run())

@@ -124,10 +124,11 @@ class PaymentsService:
         now = self._store.clock.now()
         deadline = now + timedelta(seconds=self._config.deadline_s)
         async with self._store.transaction() as tx:
+            sent = await self._outbox.add(tx, Uplink.PAY, "pay.micropay", dump_body(request))
             await self._insert(
-                tx, trade_no, sale_id, method, amount_fen, PayState.REQUESTED, deadline, now, {}
-            )
-            await self._outbox.add(tx, Uplink.PAY, "pay.micropay", dump_body(request))
+                tx, trade_no, sale_id, method, amount_fen, PayState.REQUESTED, deadline, now,
+                {"last_msg": sent.id},
+            )  # fmt: skip
         self._opened(trade_no, sale_id)
         log.info(
             "micropay requested",
@@ -154,18 +155,11 @@ class PaymentsService:
             expires_at=rfc3339(expires),
         )
         async with self._store.transaction() as tx:
+            sent = await self._outbox.add(tx, Uplink.PAY, "pay.native_create", dump_body(request))
             await self._insert(
-                tx,
-                trade_no,
-                sale_id,
-                PaymentMethod.NATIVE_QR,
-                amount_fen,
-                PayState.NATIVE_OPEN,
-                expires,
-                now,
-                {"session": session},
-            )
-            await self._outbox.add(tx, Uplink.PAY, "pay.native_create", dump_body(request))
+                tx, trade_no, sale_id, PaymentMethod.NATIVE_QR, amount_fen,
+                PayState.NATIVE_OPEN, expires, now, {"session": session, "last_msg": sent.id},
+            )  # fmt: skip
         self._opened(trade_no, sale_id)
         log.info(
             "native order registered",
@@ -315,23 +309,30 @@ class PaymentsService:
         stage_started = tx.now if entering else row["stage_started_at"]
         attempts = row["attempts"]
         reverse_attempts = 0 if entering else row["reverse_attempts"]
+        detail = json.loads(row["detail"])
+        last_msg = str(detail.get("last_msg", ""))
+        send = step.send
+        if send is not None and not entering and await _undelivered(tx, last_msg):
+            send = None  # the last request has not left the kiosk: one in the queue is enough
+        if send is Request.QUERY:
+            attempts += 1
+        elif send is not None:
+            reverse_attempts += 1
         next_at: str | None = None
         if step.state not in FINAL:
             delay = self._config.query_interval_s
-            if step.send in (Request.REVERSE, Request.CLOSE):
-                reverse_attempts += 1
+            if step.state in (PayState.REVERSING, PayState.CLOSING):
                 delay = _retry_delay(self._config.query_interval_s, reverse_attempts)
             next_at = rfc3339(now + timedelta(seconds=delay))
-        if step.send is Request.QUERY:
-            attempts += 1
-        reason = step.reason or json.loads(row["detail"]).get("reason", "")
-        if step.send is not None:
-            body = _request_body(step.send, trade_no, reason, attempts, reverse_attempts)
-            await self._outbox.add(tx, Uplink.PAY, step.send.value, body)
+        reason = step.reason or str(detail.get("reason", ""))
+        if send is not None:
+            body = _request_body(send, trade_no, reason, attempts, reverse_attempts)
+            last_msg = (await self._outbox.add(tx, Uplink.PAY, send.value, body)).id
         await tx.execute(
             "UPDATE payments SET state = ?, next_at = ?, attempts = ?, reverse_attempts = ?, "
             "stage_started_at = ?, transaction_id = CASE WHEN ? = '' THEN transaction_id "
-            "ELSE ? END, detail = json_set(detail, '$.reason', ?), updated_at = ? "
+            "ELSE ? END, detail = json_set(detail, '$.reason', ?, '$.last_msg', ?), "
+            "updated_at = ? "
             "WHERE trade_no = ?",
             (
                 step.state.value,
@@ -342,6 +343,7 @@ class PaymentsService:
                 transaction_id,
                 transaction_id,
                 reason,
+                last_msg,
                 tx.now,
                 trade_no,
             ),
@@ -479,6 +481,16 @@ class PaymentsService:
             "rejected_results": dict(self.rejected),
             "applied_results": dict(self.applied),
         }
+
+
+async def _undelivered(tx: Transaction, msg_id: str) -> bool:
+    """Is this request still waiting in the outbox (link down)? Delivered rows are marked."""
+    if not msg_id:
+        return False
+    row = await tx.fetchone(
+        "SELECT 1 FROM outbox WHERE msg_id = ? AND delivered_at IS NULL", (msg_id,)
+    )
+    return row is not None
 
 
 async def _load(tx: Transaction, trade_no: str) -> Any:
