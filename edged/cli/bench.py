@@ -7,7 +7,9 @@ Each benchmark is a sub-subcommand registered by a function in BENCHES, so anoth
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -51,4 +53,40 @@ def _drain(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES: list[Callable[[Any], None]] = [_add_drain]
+def _add_checkout(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "checkout", help="scan -> committed cart line p99, and durable sale commit p99"
+    )
+    parser.add_argument("--sales", type=int, default=400)
+    parser.add_argument("--scans-per-sale", type=int, default=5)
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the on-disk store goes (default: $TMPDIR)"
+    )
+    parser.set_defaults(handler=_checkout)
+
+
+def _checkout(args: argparse.Namespace) -> int:
+    from edged.services.checkout.bench import (
+        COMMIT_BUDGET_MS,
+        SCAN_BUDGET_MS,
+        run_checkout_bench,
+    )
+
+    if args.sales < 1 or args.scans_per_sale < 1:
+        print("edged bench checkout: --sales and --scans-per-sale must be at least 1")
+        return 2
+    result = asyncio.run(run_checkout_bench(args.sales, args.scans_per_sale, args.dir))
+    for label, figures, budget in (
+        ("scan -> cart line committed + display", result.scan, SCAN_BUDGET_MS),
+        ("durable sale commit (outbox, fsync)", result.commit, COMMIT_BUDGET_MS),
+    ):
+        verdict = "ok" if figures.p99_ms <= budget else "OVER BUDGET"
+        print(
+            f"{label}: n={figures.count} p50 {figures.p50_ms:.2f} ms  "
+            f"p99 {figures.p99_ms:.2f} ms  max {figures.max_ms:.2f} ms  "
+            f"(budget p99 <= {budget:g} ms: {verdict})"
+        )
+    return 0
+
+
+BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout]

@@ -50,7 +50,6 @@ async def build_checkout(
     checkout = Checkout(
         store,
         outbox,
-        catalog,
         devices.display,
         print_queue,
         CheckoutSettings(

@@ -7,6 +7,7 @@ job commit together with the payment result, or not at all.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from edged.contract.topics import Uplink
@@ -54,8 +55,7 @@ async def complete_sale(
         "UPDATE stock SET quantity = quantity - ?, version = version + 1 WHERE barcode = ?",
         [(line.quantity, line.barcode) for line in sale.lines],
     )
-    paid = await load_sale(tx, sale.id)
-    assert paid is not None
+    paid = replace(sale, state=SaleState.PAID, completed_at=tx.now)
     await outbox.add(tx, Uplink.TXN, TXN_COMPLETED, txn_body(paid, settlement, clock_synced))
     payment = ReceiptPayment(settlement.method, settlement.trade_no, settlement.amount_fen)
     document = receipt_document(shop_name, paid, payment, order_url)

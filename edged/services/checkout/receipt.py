@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edged.contract.envelope import parse_rfc3339
 from edged.services.checkout import messages as M
 from edged.services.checkout.money import yuan
 from edged.services.checkout.sales import Sale
@@ -41,7 +42,8 @@ def receipt_document(
     blocks: list[Text | Columns | Rule | QrCode | Feed] = [
         Text(text=shop_name, align="center", bold=True, large=True),
     ]
-    when = (sale.completed_at or sale.created_at)[:19].replace("T", " ")
+    # The kiosk's local time zone: what the shopper's watch says.
+    when = f"{parse_rfc3339(sale.completed_at or sale.created_at).astimezone():%Y-%m-%d %H:%M:%S}"
     unsynced = "" if sale.clock_synced else M.RECEIPT_CLOCK_UNSYNCED
     blocks += [
         Text(text=M.SALE_NO.format(no=sale.seq), align="center"),

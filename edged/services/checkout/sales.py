@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Protocol
 
 from edged.contract.ids import new_id
-from edged.services.checkout.catalog import Product
 from edged.store import Transaction
 
 SALE_SEQUENCE = "sale"
@@ -74,22 +73,22 @@ class Sale:
 
 
 async def load_sale(db: Reader, sale_id: str) -> Sale | None:
-    row = await db.fetchone(
-        "SELECT id, seq, state, total_fen, created_at, clock_synced, completed_at "
-        "FROM sales WHERE id = ?",
+    """One query (sale joined with its live lines): every round trip to SQLite is a thread
+    hop, and the scan-to-display budget is counted in them."""
+    rows = await db.fetchall(
+        "SELECT s.id, s.seq, s.state, s.total_fen, s.created_at, s.clock_synced, "
+        "s.completed_at, l.line_no, l.barcode, l.name, l.unit_price_fen, l.quantity "
+        "FROM sales s LEFT JOIN sale_lines l ON l.sale_id = s.id AND l.voided = 0 "
+        "WHERE s.id = ? ORDER BY l.line_no",
         (sale_id,),
     )
-    if row is None:
+    if not rows:
         return None
-    lines = await db.fetchall(
-        "SELECT line_no, barcode, name, unit_price_fen, quantity FROM sale_lines "
-        "WHERE sale_id = ? AND voided = 0 ORDER BY line_no",
-        (sale_id,),
-    )
+    head = rows[0]
     return Sale(
-        id=row["id"],
-        seq=int(row["seq"]),
-        state=SaleState(row["state"]),
+        id=head["id"],
+        seq=int(head["seq"]),
+        state=SaleState(head["state"]),
         lines=tuple(
             SaleLine(
                 int(r["line_no"]),
@@ -98,12 +97,13 @@ async def load_sale(db: Reader, sale_id: str) -> Sale | None:
                 int(r["unit_price_fen"]),
                 int(r["quantity"]),
             )
-            for r in lines
+            for r in rows
+            if r["line_no"] is not None
         ),
-        total_fen=int(row["total_fen"]),
-        created_at=row["created_at"],
-        clock_synced=bool(row["clock_synced"]),
-        completed_at=row["completed_at"],
+        total_fen=int(head["total_fen"]),
+        created_at=head["created_at"],
+        clock_synced=bool(head["clock_synced"]),
+        completed_at=head["completed_at"],
     )
 
 
@@ -128,27 +128,30 @@ async def create_sale(tx: Transaction, clock_synced: bool) -> str:
     return sale_id
 
 
-async def add_product(tx: Transaction, sale_id: str, product: Product) -> int:
-    """Scanning the same product again adds one to its line; returns the line number."""
-    row = await tx.fetchone(
-        "SELECT line_no, quantity FROM sale_lines "
-        "WHERE sale_id = ? AND barcode = ? AND voided = 0 AND unit_price_fen = ?",
-        (sale_id, product.barcode, product.price_fen),
+async def add_product(tx: Transaction, sale_id: str, barcode: str) -> bool:
+    """Add one of the catalog's product to the sale at its current price; False if the
+    catalog has no such active product. Scanning it again adds one to its line.
+
+    Name and price are copied from the catalog inside this transaction, so the line holds
+    exactly the price that was committed when the shopper scanned.
+    """
+    bumped = await tx.execute(
+        "UPDATE sale_lines SET quantity = quantity + 1 WHERE sale_id = ? AND barcode = ? "
+        "AND voided = 0 AND quantity < ? AND unit_price_fen = "
+        "(SELECT price_fen FROM products WHERE barcode = ? AND active = 1)",
+        (sale_id, barcode, MAX_QUANTITY, barcode),
     )
-    if row is not None:
-        await set_quantity(tx, sale_id, int(row["line_no"]), int(row["quantity"]) + 1)
-        return int(row["line_no"])
-    last = await tx.fetchone(
-        "SELECT COALESCE(MAX(line_no), 0) FROM sale_lines WHERE sale_id = ?", (sale_id,)
-    )
-    line_no = (int(last[0]) if last else 0) + 1
-    await tx.execute(
-        "INSERT INTO sale_lines (sale_id, line_no, barcode, name, unit_price_fen, quantity) "
-        "VALUES (?, ?, ?, ?, ?, 1)",
-        (sale_id, line_no, product.barcode, product.name, product.price_fen),
-    )
+    if not bumped:
+        added = await tx.execute(
+            "INSERT INTO sale_lines (sale_id, line_no, barcode, name, unit_price_fen, quantity) "
+            "SELECT ?, (SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?), "
+            "barcode, name, price_fen, 1 FROM products WHERE barcode = ? AND active = 1",
+            (sale_id, sale_id, barcode),
+        )
+        if not added:
+            return False
     await _retotal(tx, sale_id)
-    return line_no
+    return True
 
 
 async def set_quantity(tx: Transaction, sale_id: str, line_no: int, quantity: int) -> bool:

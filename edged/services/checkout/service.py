@@ -22,7 +22,6 @@ from typing import Any
 
 from edged.services.checkout import messages as M
 from edged.services.checkout import views
-from edged.services.checkout.catalog import Catalog
 from edged.services.checkout.codes import PaymentCode, ProductCode, UnknownCode, classify
 from edged.services.checkout.completion import complete_sale
 from edged.services.checkout.money import yuan
@@ -80,7 +79,6 @@ class Checkout:
         self,
         store: Store,
         outbox: Outbox,
-        catalog: Catalog,
         display: Display,
         print_queue: PrintQueue,
         settings: CheckoutSettings,
@@ -90,7 +88,6 @@ class Checkout:
     ) -> None:
         self._store = store
         self._outbox = outbox
-        self._catalog = catalog
         self._display = display
         self._print_queue = print_queue
         self._settings = settings
@@ -142,12 +139,23 @@ class Checkout:
 
     async def run(self) -> None:
         """Recover payments, then watch for inactivity; one supervised task."""
-        if not self._recovered.is_set():
-            if self._payments is not None:
-                await self._payments.recover()
-            await self._release_orphaned_payment()
-            self._recovered.set()
+        await self.recover()
         await self._watch_inactivity()
+
+    async def recover(self) -> None:
+        """No new sale until every payment left open by a crash is resolved (payments
+        queries and reverses), and a sale left paying with no payment goes back to its basket.
+        """
+        if self._recovered.is_set():
+            return
+        if self._payments is not None:
+            await self._payments.recover()
+        await self._release_orphaned_payment()
+        self._recovered.set()
+
+    async def settled(self) -> None:
+        """Until every settlement so far has reached the display (after its commit)."""
+        await asyncio.gather(*self._after_commit, return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._after_commit):
@@ -336,17 +344,14 @@ class Checkout:
         if sale is None:
             self._check_new_sale_allowed()
         async with self._store.transaction() as tx:
-            product = await self._catalog.lookup(tx, code.key)
-            if product is None:
-                raise CheckoutError(M.PRODUCT_NOT_FOUND)
-            self._check_limit((sale.total_fen if sale else 0) + product.price_fen)
             sale_id = sale.id if sale else await create_sale(tx, self._store.clock.synced())
-            await add_product(tx, sale_id, product)
+            if not await add_product(tx, sale_id, code.key):
+                raise CheckoutError(M.PRODUCT_NOT_FOUND)  # rolls back a just-opened sale too
             updated = await self._reload(tx, sale_id)
+            self._check_limit(updated.total_fen)  # over the limit: rolled back, not shown
         self._enter(Phase.BASKET, updated)
-        await self._show(
-            views.basket(updated, headline=f"{product.name} {yuan(product.price_fen)}")
-        )
+        line = next(line for line in updated.lines if line.barcode == code.key)
+        await self._show(views.basket(updated, headline=f"{line.name} {yuan(line.unit_price_fen)}"))
 
     async def _unknown(self, code: UnknownCode) -> None:
         message = M.UNKNOWN_CODE.format(reason=code.reason)
@@ -438,8 +443,11 @@ class Checkout:
                 continue
             remaining = self._last_activity + timeout - self._store.clock.monotonic()
             if remaining > 0:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                # that races with the event being set, and the task would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._activity.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._activity.wait()
                 continue
             await self._expire()
 
