@@ -47,10 +47,11 @@ class LinkConfigError(ValueError):
 class ConnectFailed(ConnectionError):
     """One connection attempt failed; `reason` says why in words an operator can act on."""
 
-    def __init__(self, reason: str, *, unsupported_protocol: bool = False) -> None:
+    def __init__(self, reason: str, *, handshake: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.unsupported_protocol = unsupported_protocol
+        self.handshake = handshake
+        """TCP (and TLS) worked but MQTT did not: the broker may not speak this version."""
 
 
 class ConnectionLost(ConnectionError):
@@ -74,6 +75,7 @@ class ClientSettings:
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     inflight_window: int = 64
+    connack_timeout_s: float = CONNACK_TIMEOUT_S
     username: str | None = None
     password: str | None = None
     tls: TlsSettings | None = None
@@ -207,11 +209,11 @@ class MqttConnection:
             raise ConnectFailed(f"cannot reach {s.host}:{s.port}: {exc}") from None
         self._attach()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._connack), CONNACK_TIMEOUT_S)
+            return await asyncio.wait_for(asyncio.shield(self._connack), s.connack_timeout_s)
         except TimeoutError:
             self._teardown("no CONNACK")
             raise ConnectFailed(
-                f"no CONNACK from {s.host}:{s.port} in {CONNACK_TIMEOUT_S} s"
+                f"no CONNACK from {s.host}:{s.port} in {s.connack_timeout_s} s", handshake=True
             ) from None
         except ConnectFailed:
             self._teardown("refused")
@@ -226,9 +228,9 @@ class MqttConnection:
         self._client.on_socket_register_write = self._register_write
         self._client.on_socket_unregister_write = self._unregister_write
         self._client.on_socket_close = self._socket_closed
-        self._loop.add_reader(sock, self._guarded, self._client.loop_read)
+        self._loop.add_reader(sock, self._on_readable)
         if self._client.want_write():
-            self._loop.add_writer(sock, self._guarded, self._client.loop_write)
+            self._loop.add_writer(sock, self._on_writable)
         self._misc = self._loop.call_later(MISC_INTERVAL_S, self._tick)
         # A CONNACK or socket error that arrived before the reader was attached is still
         # buffered in the kernel, so the first read will see it.
@@ -244,6 +246,18 @@ class MqttConnection:
         if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
             self._teardown(self._disconnect_reason or f"network: {mqtt.error_string(rc)}")
 
+    def _read(self) -> MQTTErrorCode:
+        return self._client.loop_read()
+
+    def _write(self) -> MQTTErrorCode:
+        return self._client.loop_write()
+
+    def _on_readable(self) -> None:
+        self._guarded(self._read)
+
+    def _on_writable(self) -> None:
+        self._guarded(self._write)
+
     def _tick(self) -> None:
         self._misc = None
         if self.closed.done():
@@ -254,7 +268,7 @@ class MqttConnection:
 
     def _register_write(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         if self._sock is not None and not self.closed.done():
-            self._loop.add_writer(sock, self._guarded, self._client.loop_write)
+            self._loop.add_writer(sock, self._on_writable)
 
     def _unregister_write(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -262,7 +276,8 @@ class MqttConnection:
 
     def _socket_closed(self, _client: mqtt.Client, _userdata: Any, _sock: Any) -> None:
         # paho reports the reason in on_disconnect right after this; read it on the next turn.
-        self._loop.call_soon(self._teardown, "socket closed")
+        if not self._loop.is_closed():
+            self._loop.call_soon(self._teardown, "socket closed")
 
     def _teardown(self, reason: str) -> None:
         if self._sock is not None:
@@ -276,9 +291,15 @@ class MqttConnection:
         if self._client.socket() is not None:
             with contextlib.suppress(Exception):
                 self._client._sock_close()  # paho has no public "drop the socket now"
+        # This connection is finished: paho must not call back into it (e.g. from __del__).
+        self._client.on_socket_close = None
+        self._client.on_socket_register_write = None
+        self._client.on_socket_unregister_write = None
         final = self._disconnect_reason or reason
         if not self._connack.done():
-            self._connack.set_exception(ConnectFailed(f"connection closed before CONNACK: {final}"))
+            self._connack.set_exception(
+                ConnectFailed(f"connection closed before CONNACK: {final}", handshake=True)
+            )
             self._connack.exception()  # mark retrieved: open() may already have given up
         for waiter in self._subacks.values():
             if not waiter.done():
@@ -306,7 +327,7 @@ class MqttConnection:
             text = str(reason)
             unsupported = "protocol version" in text.lower()
             self._connack.set_exception(
-                ConnectFailed(f"broker refused: {text}", unsupported_protocol=unsupported)
+                ConnectFailed(f"broker refused: {text}", handshake=unsupported)
             )
         else:
             self._connack.set_result(bool(flags.session_present))

@@ -57,6 +57,7 @@ class Link:
         page_size: int | None = None,
     ) -> None:
         self.settings = settings
+        self._configured = settings
         self._topics = topics
         self._store = store
         self._outbox = outbox
@@ -107,10 +108,15 @@ class Link:
                 )
                 session_present = await conn.open()
             except ConnectFailed as exc:
-                if exc.unsupported_protocol and settings.mqtt5:
-                    log.warning("broker lacks MQTT 5; falling back to MQTT 3.1.1")
+                if exc.handshake and settings.mqtt5:
+                    # Brokers without MQTT 5 refuse it, hang, or hang up: try 3.1.1 at once,
+                    # and keep it for this run only if it works.
+                    log.warning(
+                        "MQTT 5 handshake failed; trying 3.1.1", extra={"reason": exc.reason}
+                    )
                     settings = self.settings = replace(settings, mqtt5=False)
                     continue
+                settings = self.settings = replace(settings, mqtt5=self._configured.mqtt5)
                 await self._pause("mqtt connect failed", exc.reason)
                 continue
             self.connects += 1

@@ -1,0 +1,158 @@
+"""Connection behaviour: window, money first, paho failures, 3.1.1 fallback, health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edged.contract.topics import Uplink
+from edged.link.embedded_broker import EmbeddedBroker
+from edged.link.health import HealthReporter
+from edged.link.pump import OutboxPump
+from tests.link.helpers import Observer, link_parts, plain_settings
+from tests.support.daemon_process import DaemonProcess
+from tests.support.mosquitto import Mosquitto
+
+ROOT = "edge/v1/s1/k1"
+
+
+async def wait_until_drained(parts: Any, within_s: float = 20.0) -> None:
+    for _ in range(int(within_s / 0.02)):
+        if (await parts.outbox.stats()).depth == 0 and parts.link.pump.in_flight == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"outbox not drained: {await parts.link.status()}")
+
+
+async def test_pump_never_hands_paho_more_than_the_window(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = 8
+    largest = {"pump": 0, "paho": 0}
+    original = OutboxPump._publish
+
+    def spy(self: OutboxPump, conn: Any, row: Any) -> None:
+        largest["pump"] = max(largest["pump"], self.in_flight + 1)
+        largest["paho"] = max(largest["paho"], len(conn._client._out_messages) + 1)
+        original(self, conn, row)
+
+    monkeypatch.setattr(OutboxPump, "_publish", spy)
+    async with link_parts(
+        tmp_path, plain_settings(mosquitto.port, inflight_window=window)
+    ) as parts:
+        await parts.add(500, [Uplink.TXN, Uplink.STOCK])
+        parts.start()
+        await wait_until_drained(parts)
+        status = await parts.link.status()
+    assert largest["pump"] == window, "the window is used, and never exceeded"
+    assert largest["paho"] <= window
+    assert status["delivered"] >= 500 and status["queue_depth"] == 0
+
+
+async def test_money_drains_before_a_telemetry_backlog(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    observer = Observer(mosquitto.host, mosquitto.port, [f"{ROOT}/evt/#"]).start()
+    try:
+        async with link_parts(tmp_path, plain_settings(mosquitto.port)) as parts:
+            await parts.add(2000, [Uplink.HEALTH])
+            early = await parts.add(20, [Uplink.TXN])
+            parts.start()
+            await observer.await_for(lambda seen: len(seen) >= 300)
+            [late] = await parts.add(1, [Uplink.PAY])
+            await wait_until_drained(parts)
+            await observer.await_for(lambda seen: len(seen) >= 2021)
+    finally:
+        observer.stop()
+    order = [json.loads(m.payload)["id"] for m in observer.snapshot()]
+    assert order[:20] == early, "money written before the backlog goes first"
+    health_after_late = len(order) - order.index(late) - 1
+    assert health_after_late > 500, "a sale written mid-backlog jumps ahead of telemetry"
+
+
+async def test_a_failure_inside_paho_is_noticed_and_the_link_reconnects(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    backend = Observer(mosquitto.host, mosquitto.port, [f"{ROOT}/evt/#"]).start()
+    try:
+        async with link_parts(tmp_path, plain_settings(mosquitto.port)) as parts:
+            parts.router.ready()
+            parts.start()
+            await asyncio.wait_for(parts.link.subscribed.wait(), 10)
+            conn = parts.link._conn
+            assert conn is not None
+
+            def broken(*_args: Any, **_kwargs: Any) -> Any:
+                raise RuntimeError("paho network thread died")
+
+            conn._read = broken  # type: ignore[method-assign]
+            backend.publish(f"{ROOT}/cmd/op", b"{}")  # makes the socket readable
+            await asyncio.wait_for(conn.closed, 5)
+            assert "paho network thread died" in conn.closed.result()
+            [after] = await parts.add(1, [Uplink.TXN])
+            await backend.await_for(lambda seen: any(m.json()["id"] == after for m in seen))
+            assert parts.link.connects >= 2
+    finally:
+        backend.stop()
+
+
+async def test_mqtt5_falls_back_to_311_against_the_embedded_broker(tmp_path: Path) -> None:
+    broker = EmbeddedBroker("127.0.0.1", 0)
+    host, port = await broker.start()
+    try:
+        async with link_parts(
+            tmp_path, plain_settings(port, host=host, mqtt5=True, connack_timeout_s=1.0)
+        ) as parts:
+            await parts.add(50, [Uplink.TXN])
+            parts.router.ready()
+            parts.start()
+            await wait_until_drained(parts)
+            await asyncio.wait_for(parts.link.subscribed.wait(), 10)
+            status = await parts.link.status()
+    finally:
+        await broker.stop()
+    assert status["protocol"] == "mqtt311" and status["delivered"] >= 50
+
+
+async def test_health_reports_supersede_each_other_in_the_outbox(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    async with link_parts(tmp_path, plain_settings(mosquitto.port)) as parts:
+
+        async def body() -> dict[str, Any]:
+            return {"link": await parts.link.status()}
+
+        reporter = HealthReporter(parts.store, parts.outbox, 30, body)
+        await reporter.report()
+        await reporter.report()
+        rows = await parts.store.fetchall("SELECT topic, payload FROM outbox")
+        assert [r["topic"] for r in rows] == [f"{ROOT}/evt/health"]
+        report = json.loads(rows[0]["payload"])
+        assert report["type"] == "health.report"
+        assert report["body"]["link"]["queue_depth"] == 1  # the first, not yet superseded
+        assert "oldest_undelivered_age_s" in report["body"]["link"]
+
+
+def test_daemon_with_no_broker_config_runs_the_embedded_broker(tmp_path: Path) -> None:
+    config = tmp_path / "dev.toml"
+    config.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    daemon = DaemonProcess(config, tmp_path / "run")
+    try:
+        daemon.start()
+        link: dict[str, Any] = {}
+        for _ in range(100):
+            link = daemon.control("status")["link"]
+            if link["subscribed"]:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        assert link["connected"] and link["subscribed"]
+        assert link["protocol"] == "mqtt311"
+        assert link["broker"].startswith("127.0.0.1:") and not link["broker"].endswith(":0")
+        code, _ = daemon.terminate()
+        assert code == 0
+    finally:
+        daemon.kill()
