@@ -58,32 +58,30 @@ class Transaction:
         self.now = now
         """The wall time of this transaction as RFC 3339, one value for every row it writes."""
 
+    # Each method is one hop to aiosqlite's thread: hops, not SQLite, dominate a commit.
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        cursor = await self._conn.execute(sql, params)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        before = self._conn.total_changes
+        await self._conn.execute_fetchall(sql, params)
+        return self._conn.total_changes - before
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._conn.executemany(sql, rows)
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT; returns the new rowid."""
-        cursor = await self._conn.execute(sql, params)
-        rowid = cursor.lastrowid
-        await cursor.close()
-        if rowid is None:
+        row = await self._conn.execute_insert(sql, params)
+        if row is None or row[0] is None:
             raise StoreError("insert produced no row id")
-        return rowid
+        return int(row[0])
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def next_sequence(self, name: str) -> int:
         """A persisted, gap-free counter: ordering never depends on the wall clock."""
@@ -147,12 +145,11 @@ class Store:
             await self._writer.execute("COMMIT")
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._reader.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")

@@ -12,11 +12,13 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from hal.camera.decoder import Decoder, Gray
 from hal.device import DeviceError, DeviceKind, DeviceStatus
 from hal.scanner.protocol import Scan, ScanSink
+
+if TYPE_CHECKING:
+    from hal.camera.decoder import Decoder, Gray
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,15 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from hal.camera.decoder import Decoder, Gray
 from hal.camera.frames import Debouncer
 from hal.device import DeviceKind, DeviceStatus
 from hal.scanner.protocol import Scan, ScanSink
 from hal.scanner.sim import SimulatedReader
+
+if TYPE_CHECKING:
+    from hal.camera.decoder import Decoder, Gray
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".t
 
 def load_gray(path: Path) -> Gray:
     """An image file as the Y plane a camera would deliver."""
+    import numpy as np
+    from PIL import Image
+
     with Image.open(path) as image:
         return np.asarray(image.convert("L"), dtype=np.uint8)
 
@@ -75,6 +78,8 @@ class SimulatedCamera(SimulatedReader):
         return files
 
     def _decode_file(self, path: Path) -> list[str]:
+        from PIL import UnidentifiedImageError
+
         assert self.decoder is not None
         try:
             return self.decoder.decode(load_gray(path))

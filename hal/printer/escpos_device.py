@@ -27,10 +27,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from escpos.printer import Dummy
-
 from hal.device import DeviceError, DeviceKind, DeviceStatus
 from hal.printer.document import PrintDocument
+from hal.printer.escpos_lib import escpos_printers
 from hal.printer.layout import COLUMNS_BY_PAPER_MM
 from hal.printer.protocol import PaperState, PrinterNotReady
 from hal.printer.render import render_escpos
@@ -54,7 +53,7 @@ class NoAnswer(DeviceError):
 
 
 def render_job(document: PrintDocument, paper_mm: int, encoding: str) -> bytes:
-    dummy = Dummy()
+    dummy = escpos_printers().Dummy()
     render_escpos(dummy, document, COLUMNS_BY_PAPER_MM[paper_mm], encoding)
     data: bytes = dummy.output
     return data

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from escpos.printer import Dummy
-
 from hal.device import DeviceKind, DeviceStatus
 from hal.printer.document import PrintDocument
+from hal.printer.escpos_lib import escpos_printers
 from hal.printer.layout import COLUMNS_BY_PAPER_MM
 from hal.printer.protocol import PaperState, PrinterNotReady
 from hal.printer.render import render_escpos, render_text
@@ -42,18 +41,17 @@ class SimulatedPrinter:
     async def print(self, document: PrintDocument) -> None:
         if not self.state.ready:
             raise PrinterNotReady(self.state)
-        dummy = Dummy()
-        render_escpos(dummy, document, self.width, self.encoding)
         self._count += 1
         stem = self.output_dir / f"receipt-{self._count:06d}"
-        text = render_text(document, self.width)
-        await asyncio.to_thread(_write_pair, stem, dummy.output, text)
+        await asyncio.to_thread(self._render_to_files, document, stem)
         self.printed += 1
 
     async def close(self) -> None:
         return None
 
-
-def _write_pair(stem: Path, escpos: bytes, text: str) -> None:
-    stem.with_suffix(".bin").write_bytes(escpos)
-    stem.with_suffix(".txt").write_text(text, encoding="utf-8")
+    def _render_to_files(self, document: PrintDocument, stem: Path) -> None:
+        """Off the loop: the first call imports python-escpos."""
+        dummy = escpos_printers().Dummy()
+        render_escpos(dummy, document, self.width, self.encoding)
+        stem.with_suffix(".bin").write_bytes(dummy.output)
+        stem.with_suffix(".txt").write_text(render_text(document, self.width), encoding="utf-8")

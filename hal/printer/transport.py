@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from hal.config import NetworkPrinter, SerialPrinter, UsbPrinter
 from hal.device import DeviceError
+from hal.printer.escpos_lib import escpos_printers
 
 
 class TransportError(DeviceError):
@@ -47,9 +48,9 @@ class NetworkTransport:
         return sock
 
     def open(self) -> None:
-        from escpos.printer import Network
-
-        printer = Network(self.config.host, self.config.port, timeout=self.config.timeout_s)
+        printer = escpos_printers().Network(
+            self.config.host, self.config.port, timeout=self.config.timeout_s
+        )
         try:
             printer.open()
         except Exception as exc:
@@ -107,9 +108,9 @@ class SerialTransport:
         self._printer: Any = None
 
     def open(self) -> None:
-        from escpos.printer import Serial
-
-        printer = Serial(devfile=self.config.port, baudrate=self.config.baudrate, timeout=1)
+        printer = escpos_printers().Serial(
+            devfile=self.config.port, baudrate=self.config.baudrate, timeout=1
+        )
         try:
             printer.open()
         except Exception as exc:
@@ -167,10 +168,10 @@ class UsbTransport:
 
     def open(self) -> None:
         try:
-            from escpos.printer import Usb
-        except ImportError as exc:  # pragma: no cover - import guarded by python-escpos
+            usb_printer = escpos_printers().Usb
+        except (ImportError, AttributeError) as exc:
             raise TransportError("USB printers need pyusb: pip install 'edged[usb]'") from exc
-        printer = Usb(self.config.vendor_id, self.config.product_id, timeout=5000)
+        printer = usb_printer(self.config.vendor_id, self.config.product_id, timeout=5000)
         try:
             printer.open()
         except Exception as exc:

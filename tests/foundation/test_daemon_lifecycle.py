@@ -45,7 +45,7 @@ def test_sigint_stops_cleanly_and_the_stop_is_recorded(tmp_path: Path) -> None:
     daemon.kill()
 
     [(_, stopped_at)] = boots(tmp_path / "var" / "edged.db")
-    assert stopped_at is not None
+    assert stopped_at is not None, daemon.log_tail()
 
 
 def test_watchdog_pings_arrive_at_half_the_interval(tmp_path: Path) -> None:
