@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from edged.services.payments.codes import classify_payment_code
 from edged.services.payments.protocol import PaymentMethod
 
 CODE128_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,47}$")
@@ -82,11 +83,10 @@ def classify(text: str) -> Classified:
 
 
 def _classify_digits(code: str) -> Classified:
-    length, prefix = len(code), int(code[:2])
-    if length == 18 and 10 <= prefix <= 15:
-        return PaymentCode(PaymentMethod.WECHAT, code)
-    if 16 <= length <= 24 and 25 <= prefix <= 30:
-        return PaymentCode(PaymentMethod.ALIPAY, code)
+    method = classify_payment_code(code)
+    if method is not None:
+        return PaymentCode(method, code)
+    length = len(code)
     if length >= 16:
         return UnknownCode("unsupported payment code")
     symbology = {13: ProductSymbology.EAN13, 8: ProductSymbology.EAN8, 12: ProductSymbology.UPCA}
