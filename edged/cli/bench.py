@@ -89,4 +89,22 @@ def _checkout(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout]
+def _add_decode(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "decode", help="median ms per 640x480 frame for zxing-cpp and pyzbar (hit, miss, Chinese)"
+    )
+    parser.add_argument("--frames", type=int, default=200)
+    parser.set_defaults(handler=_decode)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from hal.camera.bench import run_decoder_bench
+
+    if args.frames < 1:
+        print("edged bench decode: --frames must be at least 1")
+        return 2
+    print(run_decoder_bench(args.frames))
+    return 0
+
+
+BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout, _add_decode]
