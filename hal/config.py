@@ -175,10 +175,4 @@ class SerialDisplay(Section):
         return _check_encoding(value)
 
 
-class WebDisplay(Section):
-    driver: Literal["web"]
-    listen: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-
-
-DisplayConfig = Annotated[SimDisplay | SerialDisplay | WebDisplay, Field(discriminator="driver")]
+DisplayConfig = Annotated[SimDisplay | SerialDisplay, Field(discriminator="driver")]

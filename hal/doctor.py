@@ -34,7 +34,6 @@ from hal.config import (
     SerialScanner,
     UsbPrinter,
     V4l2Camera,
-    WebDisplay,
 )
 from hal.device import DeviceKind
 
@@ -352,15 +351,6 @@ def diagnose_display(config: DisplayConfig, user: UserInfo | None, system: Syste
         finding = Finding(DeviceKind.DISPLAY, "serial", config.port, present=True, ok=True)
         check_node(finding, config.port, user, system)
         return finding
-    if isinstance(config, WebDisplay):
-        return Finding(
-            DeviceKind.DISPLAY,
-            "web",
-            f"http://{config.listen}:{config.port}",
-            True,
-            True,
-            notes=["served by the daemon itself"],
-        )
     return _sim(DeviceKind.DISPLAY)
 
 

@@ -18,7 +18,6 @@ from hal.config import (
     PiCamera,
     PrinterConfig,
     ScannerConfig,
-    SerialDisplay,
     SerialPrinter,
     SerialScanner,
     SimCamera,
@@ -124,12 +123,9 @@ def build_display(config: DisplayConfig) -> Display:
         from hal.display.sim import SimulatedDisplay
 
         return SimulatedDisplay(echo=config.echo)
-    if isinstance(config, SerialDisplay):
-        from hal.display.serial_vfd import SerialPoleDisplay
+    from hal.display.serial_vfd import SerialPoleDisplay
 
-        return SerialPoleDisplay(config)
-    # The web display is served by the daemon (edged/), which owns the HTTP side.
-    raise NotImplementedError(f"display driver {config.driver!r} is built by the daemon")
+    return SerialPoleDisplay(config)
 
 
 def build_devices(

@@ -119,3 +119,14 @@ def test_no_file_means_the_development_default() -> None:
     assert config.cloud.mode == "simulated"
     assert {config.scanner.driver, config.camera.driver, config.printer.driver} == {"sim"}
     assert config.display.driver == "sim"
+
+
+@pytest.mark.parametrize("example", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_example_names_drivers_that_exist(example: Path, tmp_path: Path) -> None:
+    from hal.factory import build_devices
+
+    config = load_config(example, {})
+    devices = build_devices(config.scanner, config.camera, config.printer, config.display, tmp_path)
+    statuses = [devices.scanner.status(), devices.printer.status(), devices.display.status()]
+    assert [s.kind.value for s in statuses] == ["scanner", "printer", "display"]
+    assert {s.driver for s in statuses} >= {config.scanner.driver}
