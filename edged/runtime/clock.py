@@ -21,10 +21,15 @@ class Clock(Protocol):
     def synced(self) -> bool: ...
 
 
+RECHECK_UNSYNCED_S = 5.0
+"""An unsynced clock is asked again at most this often: records ask on every write."""
+
+
 class SystemClock:
     def __init__(self, sync_flag: Path = TIMESYNC_FLAG) -> None:
         self._sync_flag = sync_flag
         self._known_synced = False
+        self._next_check = 0.0
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -33,8 +38,10 @@ class SystemClock:
         return time.monotonic()
 
     def synced(self) -> bool:
-        if not self._known_synced:
+        """Once synced, always synced (NTP keeps it so); until then, re-asked now and then."""
+        if not self._known_synced and time.monotonic() >= self._next_check:
             self._known_synced = self._sync_flag.exists() or _kernel_says_synced()
+            self._next_check = time.monotonic() + RECHECK_UNSYNCED_S
         return self._known_synced
 
 
