@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from edged.contract.envelope import Envelope, make_envelope, parse_rfc3339, rfc3339
 from edged.contract.topics import UPLINK_RULES, DeviceTopics, Priority, Uplink
-from edged.store.database import Store, Transaction
+from edged.store.database import Statements, Store, Transaction
 
 UPLINK_SEQUENCE = "uplink"
 OUTBOX_COLUMNS = "seq, msg_id, topic, priority, qos, retain, payload, created_at, correlation"
@@ -87,7 +88,22 @@ class Outbox:
         request_id: str | None = None,
         response: ResponseRoute | None = None,
     ) -> Envelope:
-        """Queue one uplink message inside the caller's transaction.
+        """Queue one uplink message inside the caller's transaction (one hop)."""
+        return await tx.run(
+            lambda s: self.write(s, kind, type, body, request_id=request_id, response=response)
+        )
+
+    def write(
+        self,
+        s: Statements,
+        kind: Uplink,
+        type: str,
+        body: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        response: ResponseRoute | None = None,
+    ) -> Envelope:
+        """`add` for work already running in the writer thread (`Transaction.run`).
 
         A reply goes to `rsp/{request_id}`, or to the request's MQTT 5 response topic when
         `response` gives one; it must lie under this device's own `rsp/` root, the only place
@@ -104,12 +120,12 @@ class Outbox:
         envelope = make_envelope(
             type=type,
             device=self._topics.device,
-            seq=await tx.next_sequence(UPLINK_SEQUENCE),
+            seq=s.next_sequence(UPLINK_SEQUENCE),
             body=body,
             now=self._store.clock.now(),
             clock_synced=self._store.clock.synced(),
         )
-        await tx.insert(
+        s.insert(
             "INSERT INTO outbox "
             "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -120,12 +136,12 @@ class Outbox:
                 rule.qos,
                 int(rule.retain),
                 envelope.to_bytes(),
-                tx.now,
+                s.now,
                 response.correlation if response is not None else None,
             ),
         )
         for listener in self._listeners:
-            listener(int(rule.priority))
+            s.after.append(partial(listener, int(rule.priority)))
         return envelope
 
     async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:

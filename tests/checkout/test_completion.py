@@ -108,10 +108,10 @@ async def test_a_failure_inside_settle_rolls_everything_back(make_kiosk: KioskFa
     assert kiosk.checkout.phase is Phase.PAYING
 
     # Whatever breaks half-way (here: the outbox insert), nothing of the fact is left.
-    async def broken_add(*args: object, **kwargs: object) -> None:
+    def broken_write(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk I/O error")
 
-    kiosk.checkout._outbox.add = broken_add  # type: ignore[method-assign]
+    kiosk.checkout._outbox.write = broken_write  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="disk I/O error"):
         await kiosk.payments.finish(trade_no, PaymentOutcome.PAID)
     assert await facts(kiosk) == before

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from edged.contract.ids import new_id
-from edged.store import Transaction
+from edged.store import Statements, Transaction
 
 SALE_SEQUENCE = "sale"
 MAX_QUANTITY = 999
@@ -72,16 +72,21 @@ class Sale:
         return next((line for line in self.lines if line.line_no == line_no), None)
 
 
+LOAD_SALE_SQL = (
+    "SELECT s.id, s.seq, s.state, s.total_fen, s.created_at, s.clock_synced, "
+    "s.completed_at, l.line_no, l.barcode, l.name, l.unit_price_fen, l.quantity "
+    "FROM sales s LEFT JOIN sale_lines l ON l.sale_id = s.id AND l.voided = 0 "
+    "WHERE s.id = ? ORDER BY l.line_no"
+)
+"""One query (sale joined with its live lines): every round trip to SQLite is a thread hop,
+and the scan-to-display budget is counted in them."""
+
+
 async def load_sale(db: Reader, sale_id: str) -> Sale | None:
-    """One query (sale joined with its live lines): every round trip to SQLite is a thread
-    hop, and the scan-to-display budget is counted in them."""
-    rows = await db.fetchall(
-        "SELECT s.id, s.seq, s.state, s.total_fen, s.created_at, s.clock_synced, "
-        "s.completed_at, l.line_no, l.barcode, l.name, l.unit_price_fen, l.quantity "
-        "FROM sales s LEFT JOIN sale_lines l ON l.sale_id = s.id AND l.voided = 0 "
-        "WHERE s.id = ? ORDER BY l.line_no",
-        (sale_id,),
-    )
+    return sale_from_rows(await db.fetchall(LOAD_SALE_SQL, (sale_id,)))
+
+
+def sale_from_rows(rows: list[sqlite3.Row]) -> Sale | None:
     if not rows:
         return None
     head = rows[0]
@@ -180,12 +185,19 @@ async def move(
     tx: Transaction, sale_id: str, to: SaleState, *, only_from: tuple[SaleState, ...]
 ) -> bool:
     """A guarded state change: it happens only from the expected states, else not at all."""
+    return await tx.run(lambda s: move_now(s, sale_id, to, only_from=only_from))
+
+
+def move_now(
+    s: Statements, sale_id: str, to: SaleState, *, only_from: tuple[SaleState, ...]
+) -> bool:
+    """`move` for work already running in the writer thread."""
     placeholders = ",".join("?" * len(only_from))
-    completed = tx.now if to is SaleState.PAID else None
-    changed = await tx.execute(
+    completed = s.now if to is SaleState.PAID else None
+    changed = s.execute(
         f"UPDATE sales SET state = ?, updated_at = ?, completed_at = COALESCE(?, completed_at) "
         f"WHERE id = ? AND state IN ({placeholders})",
-        (to.value, tx.now, completed, sale_id, *(s.value for s in only_from)),
+        (to.value, s.now, completed, sale_id, *(st.value for st in only_from)),
     )
     return changed == 1
 

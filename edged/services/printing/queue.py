@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from edged.runtime.backoff import Backoff
-from edged.store import Store, Transaction
+from edged.store import Statements, Store, Transaction
 from hal.device import DeviceError
 from hal.printer.document import PrintDocument, Text
 from hal.printer.protocol import Printer, PrinterNotReady
@@ -81,9 +81,15 @@ class PrintQueue:
         self, tx: Transaction, sale_id: str | None, kind: str, document: PrintDocument
     ) -> int:
         """Queue a job inside the caller's transaction; call `wake()` after it committed."""
-        return await tx.insert(
+        return await tx.run(lambda s: self.enqueue_now(s, sale_id, kind, document))
+
+    def enqueue_now(
+        self, s: Statements, sale_id: str | None, kind: str, document: PrintDocument
+    ) -> int:
+        """`enqueue` for work already running in the writer thread."""
+        return s.insert(
             "INSERT INTO print_jobs (sale_id, kind, document, created_at) VALUES (?, ?, ?, ?)",
-            (sale_id, kind, document.model_dump_json(), tx.now),
+            (sale_id, kind, document.model_dump_json(), s.now),
         )
 
     def wake(self) -> None:
