@@ -10,7 +10,7 @@ import pytest
 from edged.contract.envelope import decode_envelope
 from edged.contract.topics import DeviceTopics, Uplink
 from edged.runtime.clock import SystemClock
-from edged.store import Store, StoreError
+from edged.store import Statements, Store, StoreError
 from edged.store.database import Migration, bundled_migrations
 from edged.store.outbox import Outbox
 
@@ -187,5 +187,42 @@ async def test_money_messages_drain_before_telemetry(tmp_path: Path) -> None:
         assert order == [2, 4, 1, 3]
         assert await outbox.shed_telemetry() == 2
         assert [decode_envelope(r.payload).body["n"] for r in await outbox.pending(10)] == [2, 4]
+    finally:
+        await store.close()
+
+
+async def test_work_run_in_the_writer_thread_commits_or_rolls_back_as_one(tmp_path: Path) -> None:
+    import threading
+
+    store = await open_store(tmp_path / "edged.db")
+    outbox = Outbox(store, TOPICS)
+    announced: list[str] = []
+    try:
+
+        def sell(s: Statements) -> str:
+            s.execute(
+                "INSERT INTO sales (id, seq, state, created_at, clock_synced, updated_at) "
+                "VALUES ('s1', ?, 'paid', ?, 1, ?)",
+                (s.next_sequence("sale"), s.now, s.now),
+            )
+            s.after.append(lambda: announced.append(threading.current_thread().name))
+            return outbox.write(s, Uplink.TXN, "txn.completed", {"sale": "s1"}).id
+
+        async with store.transaction() as tx:
+            msg_id = await tx.run(sell)
+        assert announced == [threading.current_thread().name], "after-callbacks run on the loop"
+        assert [r.msg_id for r in await outbox.pending(10)] == [msg_id]
+
+        def sell_then_fail(s: Statements) -> None:
+            s.execute("UPDATE sales SET state = 'void' WHERE id = 's1'")
+            outbox.write(s, Uplink.TXN, "txn.voided", {"sale": "s1"})
+            raise RuntimeError("power cut")
+
+        with pytest.raises(RuntimeError, match="power cut"):
+            async with store.transaction() as tx:
+                await tx.run(sell_then_fail)
+        row = await store.fetchone("SELECT state FROM sales WHERE id = 's1'")
+        assert row is not None and row[0] == "paid"
+        assert len(await outbox.pending(10)) == 1
     finally:
         await store.close()
