@@ -1,9 +1,8 @@
 """The drain benchmark: outbox drain rate against raw paho-mqtt, measured in one run.
 
-Raw: one paho client (its own network thread, as paho is normally used) publishes N
-envelopes of the same size at QoS 1 and waits for every PUBACK. It is measured twice,
-with paho's in-flight limit set to the link's window and unlimited, and the faster one is
-the baseline, so the ratio is never flattered by a slow baseline.
+Raw: one paho client publishes N envelopes of the same size at QoS 1 and waits for every
+PUBACK, once with the link's window and once with a much wider one; the faster is the
+baseline, so the ratio is never flattered by a slow baseline.
 
 Drain: an outbox in a fresh SQLite store (WAL, synchronous=FULL, as the daemon runs it)
 holding a backlog of N messages is drained by the real link (connection, pump, marks) to
@@ -18,7 +17,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from edged.store.inbox import Inbox
 from edged.store.outbox import Outbox
 
 FILL_BATCH = 5_000
+RAW_WIDE_WINDOW = 4096
 SAMPLE_BODY = {
     "sale_id": "0190f0c2-5b1e-7c3a-9d2e-1f2a3b4c5d6e",
     "total_fen": 2590,
@@ -52,13 +51,8 @@ SAMPLE_BODY = {
 class DrainResult:
     messages: int
     window: int
-    raw_windowed_rate: float
-    raw_unlimited_rate: float
+    raw_rate: float
     drain_rate: float
-
-    @property
-    def raw_rate(self) -> float:
-        return max(self.raw_windowed_rate, self.raw_unlimited_rate)
 
     @property
     def ratio(self) -> float:
@@ -97,35 +91,42 @@ class LocalMosquitto:
 
 
 def raw_paho_rate(host: str, port: int, payload: bytes, messages: int, inflight: int) -> float:
-    """Messages per second from first PUBLISH to last PUBACK; `inflight` 0 = unlimited."""
+    """Messages per second from first PUBLISH to last PUBACK, at most `inflight` unacked.
+
+    paho driven the plain way, one thread calling `loop()`: no asyncio, no SQLite. (paho's
+    background thread with publishes from another thread lost PUBACKs under this load, and
+    more than 65535 unacknowledged messages would reuse packet ids, so neither can serve
+    as the baseline.)
+    """
     acked = 0
-    done = threading.Event()
 
     def on_publish(*_args: object) -> None:
         nonlocal acked
         acked += 1
-        if acked == messages:
-            done.set()
 
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id="", protocol=MQTTProtocolVersion.MQTTv5
     )
-    client.max_inflight_messages_set(inflight)
+    client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
     client.on_publish = on_publish
     client.connect(host, port, 60)
-    client.loop_start()
-    try:
-        topic = "bench/raw/evt/txn"
-        started = time.perf_counter()
-        for _ in range(messages):
+    while not client.is_connected():
+        client.loop(1.0)
+    topic = "bench/raw/evt/txn"
+    sent = 0
+    started = time.perf_counter()
+    deadline = started + 600
+    while acked < messages:
+        while sent < messages and sent - acked < inflight:
             client.publish(topic, payload, qos=1)
-        if not done.wait(timeout=600):
+            sent += 1
+        client.loop(1.0)
+        if time.perf_counter() > deadline:
             raise RuntimeError(f"raw publish stalled at {acked}/{messages} PUBACKs")
-        return messages / (time.perf_counter() - started)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    return messages / elapsed
 
 
 async def fill_backlog(store: Store, outbox: Outbox, messages: int) -> None:
@@ -200,10 +201,13 @@ def run_drain_bench(
         assert port is not None
         try:
             payload = sample_payload()
-            windowed = raw_paho_rate(host, port, payload, messages, window)
-            unlimited = raw_paho_rate(host, port, payload, messages, 0)
+            # The better of the link's window and a much larger one: the generous baseline.
+            raw = max(
+                raw_paho_rate(host, port, payload, messages, window),
+                raw_paho_rate(host, port, payload, messages, RAW_WIDE_WINDOW),
+            )
             drained = asyncio.run(drain_rate(host, port, messages, window, workdir))
         finally:
             if broker is not None:
                 broker.stop()
-    return DrainResult(messages, window, windowed, unlimited, drained)
+    return DrainResult(messages, window, raw, drained)

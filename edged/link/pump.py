@@ -110,25 +110,43 @@ class OutboxPump:
         window = min(self.window, conn.receive_maximum or self.window)
         cursor = NO_CURSOR
         buffer: deque[OutboxRow] = deque()
-        while True:
-            if self._lowest_written is not None and self._lowest_written < cursor[0]:
-                cursor = NO_CURSOR
-                buffer.clear()
-            self._lowest_written = None
-            if not buffer:
-                self._wake.clear()
-                rows = await self._outbox.pending(self._page, after=cursor)
-                if not rows:
-                    await self._idle()
-                    continue
-                cursor = (rows[-1].priority, rows[-1].seq)
-                busy = set(self._inflight.values()) | self._marking | set(self._acked)
-                buffer.extend(row for row in rows if row.seq not in busy)
-            while buffer and self.in_flight < window:
-                self._publish(conn, buffer.popleft())
-            if self.in_flight >= window:
-                self._slot_freed.clear()
-                await self._wait_slot(conn)
+        ahead: asyncio.Task[list[OutboxRow]] | None = None
+        more = True  # the last page was full, so the backlog may go on
+        try:
+            while True:
+                if self._lowest_written is not None and self._lowest_written < cursor[0]:
+                    cursor, more = NO_CURSOR, True
+                    buffer.clear()
+                    if ahead is not None:
+                        ahead.cancel()
+                        ahead = None
+                self._lowest_written = None
+                if not buffer:
+                    self._wake.clear()
+                    if ahead is not None:
+                        rows, ahead = await ahead, None
+                    else:
+                        rows = await self._outbox.pending(self._page, after=cursor)
+                    if not rows:
+                        more = False
+                        await self._idle()
+                        more = True
+                        continue
+                    more = len(rows) == self._page
+                    cursor = (rows[-1].priority, rows[-1].seq)
+                    busy = set(self._inflight.values()) | self._marking | set(self._acked)
+                    buffer.extend(row for row in rows if row.seq not in busy)
+                while buffer and self.in_flight < window:
+                    self._publish(conn, buffer.popleft())
+                if more and ahead is None and len(buffer) < self._page // 2:
+                    # Read the next page while this one is being published and acknowledged.
+                    ahead = asyncio.ensure_future(self._outbox.pending(self._page, after=cursor))
+                if self.in_flight >= window:
+                    self._slot_freed.clear()
+                    await self._wait_slot(conn)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
 
     def _publish(self, conn: MqttConnection, row: OutboxRow) -> None:
         try:
