@@ -26,6 +26,7 @@ from edged.link.downlink import DownlinkRouter
 from edged.link.service import Link
 from edged.runtime.boot_record import BootRecord
 from edged.runtime.clock import Clock, SystemClock
+from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services.checkout.assembly import CheckoutParts, build_checkout
@@ -108,6 +109,7 @@ class Daemon:
             except (StoreError, OSError) as exc:
                 log.error("cannot start", extra={"reason": str(exc)})
                 return EXIT_FAILED
+            freeze_startup_heap()
             self.notifier.ready()
             log.info(
                 "ready",

@@ -121,33 +121,33 @@ async def find_open_sale(db: Reader) -> Sale | None:
     return await load_sale(db, row["id"]) if row else None
 
 
-async def create_sale(tx: Transaction, clock_synced: bool) -> str:
+def create_sale(s: Statements, clock_synced: bool) -> str:
     """A new sale numbered by a persisted sequence, never by the (possibly wrong) clock."""
     sale_id = new_id()
-    seq = await tx.next_sequence(SALE_SEQUENCE)
-    await tx.execute(
+    seq = s.next_sequence(SALE_SEQUENCE)
+    s.execute(
         "INSERT INTO sales (id, seq, state, total_fen, created_at, clock_synced, updated_at) "
         "VALUES (?, ?, ?, 0, ?, ?, ?)",
-        (sale_id, seq, SaleState.BASKET.value, tx.now, int(clock_synced), tx.now),
+        (sale_id, seq, SaleState.BASKET.value, s.now, int(clock_synced), s.now),
     )
     return sale_id
 
 
-async def add_product(tx: Transaction, sale_id: str, barcode: str) -> bool:
+def add_product(s: Statements, sale_id: str, barcode: str) -> bool:
     """Add one of the catalog's product to the sale at its current price; False if the
     catalog has no such active product. Scanning it again adds one to its line.
 
     Name and price are copied from the catalog inside this transaction, so the line holds
     exactly the price that was committed when the shopper scanned.
     """
-    bumped = await tx.execute(
+    bumped = s.execute(
         "UPDATE sale_lines SET quantity = quantity + 1 WHERE sale_id = ? AND barcode = ? "
         "AND voided = 0 AND quantity < ? AND unit_price_fen = "
         "(SELECT price_fen FROM products WHERE barcode = ? AND active = 1)",
         (sale_id, barcode, MAX_QUANTITY, barcode),
     )
     if not bumped:
-        added = await tx.execute(
+        added = s.execute(
             "INSERT INTO sale_lines (sale_id, line_no, barcode, name, unit_price_fen, quantity) "
             "SELECT ?, (SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?), "
             "barcode, name, price_fen, 1 FROM products WHERE barcode = ? AND active = 1",
@@ -155,7 +155,7 @@ async def add_product(tx: Transaction, sale_id: str, barcode: str) -> bool:
         )
         if not added:
             return False
-    await _retotal(tx, sale_id)
+    _retotal_now(s, sale_id)
     return True
 
 
@@ -203,8 +203,12 @@ def move_now(
 
 
 async def _retotal(tx: Transaction, sale_id: str) -> None:
-    await tx.execute(
+    await tx.run(lambda s: _retotal_now(s, sale_id))
+
+
+def _retotal_now(s: Statements, sale_id: str) -> None:
+    s.execute(
         "UPDATE sales SET updated_at = ?, total_fen = (SELECT COALESCE(SUM(unit_price_fen * "
         "quantity), 0) FROM sale_lines WHERE sale_id = ? AND voided = 0) WHERE id = ?",
-        (tx.now, sale_id, sale_id),
+        (s.now, sale_id, sale_id),
     )

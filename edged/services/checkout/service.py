@@ -26,6 +26,7 @@ from edged.services.checkout.codes import PaymentCode, ProductCode, UnknownCode,
 from edged.services.checkout.completion import complete_sale
 from edged.services.checkout.money import yuan
 from edged.services.checkout.sales import (
+    LOAD_SALE_SQL,
     Sale,
     SaleState,
     add_product,
@@ -33,6 +34,7 @@ from edged.services.checkout.sales import (
     find_open_sale,
     load_sale,
     move,
+    sale_from_rows,
     set_quantity,
     void_line,
 )
@@ -44,7 +46,7 @@ from edged.services.payments.protocol import (
     Settlement,
 )
 from edged.services.printing.queue import PrintJob, PrintQueue
-from edged.store import Store, Transaction
+from edged.store import Statements, Store, Transaction
 from edged.store.outbox import Outbox
 from hal.device import DeviceError
 from hal.display.protocol import Display
@@ -343,11 +345,18 @@ class Checkout:
         sale = self._sale
         if sale is None:
             self._check_new_sale_allowed()
+        synced = self._store.clock.synced()
+
+        def add(s: Statements) -> Sale | None:
+            sale_id = sale.id if sale else create_sale(s, synced)
+            if not add_product(s, sale_id, code.key):
+                return None
+            return sale_from_rows(s.fetchall(LOAD_SALE_SQL, (sale_id,)))
+
         async with self._store.transaction() as tx:
-            sale_id = sale.id if sale else await create_sale(tx, self._store.clock.synced())
-            if not await add_product(tx, sale_id, code.key):
+            updated = await tx.run(add)  # one hop: the scan budget is counted in hops
+            if updated is None:
                 raise CheckoutError(M.PRODUCT_NOT_FOUND)  # rolls back a just-opened sale too
-            updated = await self._reload(tx, sale_id)
             self._check_limit(updated.total_fen)  # over the limit: rolled back, not shown
         self._enter(Phase.BASKET, updated)
         line = next(line for line in updated.lines if line.barcode == code.key)
