@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edged.contract.envelope import make_envelope
 from edged.contract.signing import sign_envelope
-from edged.contract.topics import DeviceTopics, Downlink
+from edged.contract.topics import DeviceTopics
 from edged.link.birth import BirthInfo
 from edged.link.client import ClientSettings
 from edged.link.downlink import DownlinkRouter, DownlinkVerifier
@@ -256,6 +256,3 @@ def first_seen_in_order(seen: list[Seen], order: dict[str, int]) -> dict[str, li
         firsts.add(msg_id)
         per_topic.setdefault(message.topic, []).append(order[msg_id])
     return per_topic
-
-
-__all__ = ["Downlink"]

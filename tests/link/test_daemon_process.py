@@ -106,6 +106,7 @@ def test_sigkill_mid_drain_loses_nothing_and_duplicates_stay_within_the_window(
         # A duplicate is the very same envelope: same id, same bytes, so the cloud drops it.
         assert first.setdefault(message.json()["id"], message.payload) == message.payload
     duplicates = len(ours) - len(first)
+    print(f"{duplicates} duplicates after {CRASHES} SIGKILLs (window {WINDOW})")
     assert duplicates <= CRASHES * WINDOW, f"{duplicates} duplicates for {CRASHES} crashes"
     order = {msg_id: n for n, msg_id in enumerate(ids)}
     per_topic: dict[str, list[int]] = {}
