@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edged.contract.envelope import first_problem
 from edged.contract.topics import Downlink, Uplink
 
 TradeNo = Annotated[str, Field(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -232,9 +233,7 @@ def parse_body(model: type[B], body: Any) -> B:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BodyError(f"{where}: {first['msg']}") from None
+        raise BodyError(first_problem(exc, "body")) from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise BodyError(f"invalid body: {type(exc).__name__}") from None
 

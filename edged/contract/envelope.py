@@ -88,6 +88,13 @@ def make_envelope(
     )
 
 
+def first_problem(exc: ValidationError, root: str) -> str:
+    """`dotted.path: message` of a validation error's first problem, safe to log."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or root
+    return f"{where}: {first['msg']}"
+
+
 def decode_envelope(payload: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
     """Parse untrusted bytes; raises EnvelopeError (never anything else) when they are bad."""
     if len(payload) > max_bytes:
@@ -101,8 +108,6 @@ def decode_envelope(payload: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Enve
     try:
         return Envelope.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "envelope"
-        raise EnvelopeError(f"malformed: {where}: {first['msg']}") from None
+        raise EnvelopeError(f"malformed: {first_problem(exc, 'envelope')}") from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise EnvelopeError(f"malformed: {type(exc).__name__}") from None

@@ -95,17 +95,7 @@ def txn_body(sale: Sale, settlement: Settlement, clock_synced: bool) -> dict[str
         "sale_no": sale.seq,
         "status": "completed",
         "currency": CURRENCY,
-        "lines": [
-            {
-                "line_no": line.line_no,
-                "barcode": line.barcode,
-                "name": line.name,
-                "unit_price_fen": line.unit_price_fen,
-                "quantity": line.quantity,
-                "amount_fen": line.amount_fen,
-            }
-            for line in sale.lines
-        ],
+        "lines": [line.as_dict() for line in sale.lines],
         "totals": {"items": sale.items, "total_fen": sale.total_fen},
         "payments": [
             {

@@ -51,6 +51,17 @@ class SaleLine:
     def amount_fen(self) -> int:
         return self.unit_price_fen * self.quantity
 
+    def as_dict(self) -> dict[str, int | str]:
+        """The line as `evt/txn` and `edged status` show it."""
+        return {
+            "line_no": self.line_no,
+            "barcode": self.barcode,
+            "name": self.name,
+            "unit_price_fen": self.unit_price_fen,
+            "quantity": self.quantity,
+            "amount_fen": self.amount_fen,
+        }
+
 
 @dataclass(frozen=True)
 class Sale:

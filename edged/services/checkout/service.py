@@ -313,17 +313,7 @@ class Checkout:
                 "state": sale.state.value,
                 "items": sale.items,
                 "total_fen": sale.total_fen,
-                "lines": [
-                    {
-                        "line_no": line.line_no,
-                        "barcode": line.barcode,
-                        "name": line.name,
-                        "unit_price_fen": line.unit_price_fen,
-                        "quantity": line.quantity,
-                        "amount_fen": line.amount_fen,
-                    }
-                    for line in sale.lines
-                ],
+                "lines": [line.as_dict() for line in sale.lines],
             },
             "last_paid_sale": self._paid_sale,
             "display": None if self.last_view is None else self.last_view.model_dump(),
