@@ -49,7 +49,8 @@ async def test_pump_never_hands_paho_more_than_the_window(
         await wait_until_drained(parts)
         status = await parts.link.status()
     assert largest["pump"] == window, "the window is used, and never exceeded"
-    assert largest["paho"] <= window
+    # paho may also still hold the connection's birth (one retained `state`), never more.
+    assert largest["paho"] <= window + 1
     assert status["delivered"] >= 500 and status["queue_depth"] == 0
 
 
