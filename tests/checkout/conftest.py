@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from edged.services.printing.queue import PrintQueue
 from edged.store import Store
 from edged.store.outbox import Outbox
 from hal.display.sim import SimulatedDisplay
+from hal.printer.protocol import Printer
 from hal.printer.sim import SimulatedPrinter
 from hal.scanner.protocol import Scan
 from tests.checkout.doubles import PaymentsDouble
@@ -56,7 +58,8 @@ class Kiosk:
     store: Store
     outbox: Outbox
     display: SimulatedDisplay
-    printer: SimulatedPrinter
+    printer: Any
+    """SimulatedPrinter unless a test brings a real driver."""
     queue: PrintQueue
     checkout: Checkout
     payments: PaymentsDouble
@@ -102,6 +105,7 @@ async def make_kiosk(tmp_path: Path) -> AsyncIterator[KioskFactory]:
         paper_mm: int = 80,
         max_sale_fen: int = 1_000_000,
         printing: bool = True,
+        printer: Printer | None = None,
     ) -> Kiosk:
         clock = TestClock()
         store = await Store.open(tmp_path / "edged.db", clock)
@@ -109,7 +113,7 @@ async def make_kiosk(tmp_path: Path) -> AsyncIterator[KioskFactory]:
         catalog = Catalog(store)
         await catalog.seed_if_empty(None)
         display = SimulatedDisplay()
-        printer = SimulatedPrinter(tmp_path / "printer", paper_mm)
+        printer = printer or SimulatedPrinter(tmp_path / "printer", paper_mm)
         queue = PrintQueue(store, printer, retry_initial_s=0.01, retry_max_s=0.05)
         allowed = [True]
         checkout = Checkout(
