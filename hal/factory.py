@@ -27,6 +27,7 @@ from hal.config import (
     UsbPrinter,
     V4l2Camera,
 )
+from hal.device import DeviceStatus
 from hal.display.protocol import Display
 from hal.printer.protocol import Printer
 from hal.scanner.protocol import CodeReader
@@ -38,6 +39,11 @@ class Devices:
     camera: CodeReader | None
     printer: Printer
     display: Display
+
+    def statuses(self) -> list[DeviceStatus]:
+        """Every configured device's health, as status pages and `evt/health` report it."""
+        found = [self.scanner, self.camera, self.printer, self.display]
+        return [device.status() for device in found if device is not None]
 
 
 def build_scanner(config: ScannerConfig) -> CodeReader:

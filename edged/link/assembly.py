@@ -25,6 +25,8 @@ from edged.runtime.supervisor import Role, Supervisor
 from edged.store.database import Store
 from edged.store.inbox import Inbox
 from edged.store.outbox import Outbox
+from hal.device import DeviceStatus
+from hal.factory import Devices
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 Closer = Callable[[], Awaitable[None]]
@@ -87,17 +89,14 @@ async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
     return router, link
 
 
-def _devices(host: LinkHost) -> list[Any]:
-    devices = getattr(host, "devices", None)  # built after the link starts connecting
-    if devices is None:
-        return []
-    found = [devices.scanner, devices.camera, devices.printer, devices.display]
-    return [d for d in found if d is not None]
+def _statuses(host: LinkHost) -> list[DeviceStatus]:
+    devices: Devices | None = getattr(host, "devices", None)  # built after the link starts
+    return devices.statuses() if devices is not None else []
 
 
 def capabilities(host: LinkHost) -> list[str]:
-    return sorted({str(d.status().kind) for d in _devices(host)})
+    return sorted({str(status.kind) for status in _statuses(host)})
 
 
 def device_statuses(host: LinkHost) -> list[dict[str, Any]]:
-    return [asdict(d.status()) for d in _devices(host)]
+    return [asdict(status) for status in _statuses(host)]

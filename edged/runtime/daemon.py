@@ -229,13 +229,8 @@ class Daemon:
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "clock_synced": self.clock.synced(),
             "tasks": [asdict(h) for h in self.supervisor.health()],
-            "devices": [asdict(d.status()) for d in self._device_list()],
+            "devices": [asdict(status) for status in self.devices.statuses()],
         }
         for section, provider in self._status.items():
             status[section] = await provider()
         return status
-
-    def _device_list(self) -> list[Any]:
-        devices = self.devices
-        found = [devices.scanner, devices.camera, devices.printer, devices.display]
-        return [d for d in found if d is not None]
