@@ -244,6 +244,15 @@ class Store:
         row = await self.fetchone("PRAGMA integrity_check")
         return row is not None and row[0] == "ok"
 
+    async def used_bytes(self) -> int:
+        """Pages holding data: deleted rows free pages for reuse without shrinking the file,
+        so this, not the file size, says how close the store is to its limit."""
+        row = await self.fetchone(
+            "SELECT page_count * page_size, freelist_count * page_size "
+            "FROM pragma_page_count(), pragma_page_size(), pragma_freelist_count()"
+        )
+        return int(row[0]) - int(row[1]) if row is not None else self.size_bytes()
+
     def size_bytes(self) -> int:
         """Database plus WAL on disk: what the size limit is measured against."""
         total = 0

@@ -47,12 +47,14 @@ class StoreMaintenance:
     async def check(self) -> None:
         """One round: prune, measure, and set or clear the alarm. Raises if SQLite fails."""
         await self._outbox.prune_delivered(self._store.clock.now() - self._retention)
-        used_pct = 100 * self._store.size_bytes() / (self._limits.max_db_mb * 1024 * 1024)
+        limit = self._limits.max_db_mb * 1024 * 1024
+        used_pct = 100 * await self._store.used_bytes() / limit
         free = shutil.disk_usage(self._store.path.parent).free
         if used_pct >= self._limits.shed_telemetry_at_pct:
             shed = await self._outbox.shed_telemetry()
             if shed:
                 log.warning("store nearly full: telemetry shed", extra={"rows": shed})
+                used_pct = 100 * await self._store.used_bytes() / limit
         alarm = ""
         if used_pct >= self._limits.stop_sales_at_pct:
             alarm = f"store {used_pct:.0f}% of its {self._limits.max_db_mb} MB limit"
@@ -70,6 +72,7 @@ class StoreMaintenance:
         stats = await self._outbox.stats()
         return {
             "size_bytes": self._store.size_bytes(),
+            "used_bytes": await self._store.used_bytes(),
             "sales_allowed": self.sales_allowed,
             "alarm": self.alarm,
             "outbox_depth": stats.depth,
