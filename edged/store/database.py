@@ -223,11 +223,17 @@ class Store:
             try:
                 yield tx
             except BaseException:
-                if tx.begun:
-                    await self._writer.execute("ROLLBACK")
+                # A cancelled hop still runs in the writer thread (maybe BEGIN with it), so
+                # the rollback is queued behind it, shielded, whatever `begun` says yet.
+                await asyncio.shield(_in_writer_thread(self._writer, self._rollback_if_open))
                 raise
             if tx.begun:
                 await self._writer.execute("COMMIT")
+
+    def _rollback_if_open(self) -> None:
+        raw = _raw(self._writer)
+        if raw.in_transaction:
+            raw.rollback()
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         rows = await self._reader.execute_fetchall(sql, params)

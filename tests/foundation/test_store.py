@@ -226,3 +226,42 @@ async def test_work_run_in_the_writer_thread_commits_or_rolls_back_as_one(tmp_pa
         assert len(await outbox.pending(10)) == 1
     finally:
         await store.close()
+
+
+async def test_a_transaction_cancelled_before_its_first_hop_ran_leaves_nothing_open(
+    tmp_path: Path,
+) -> None:
+    """As at shutdown: a task is cancelled while its statement still waits in the writer
+    thread's queue; that statement runs later, and must be rolled back, not left open."""
+    import asyncio
+    import time
+
+    from edged.store.database import _in_writer_thread
+
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        busy = asyncio.create_task(_in_writer_thread(store._writer, lambda: time.sleep(0.3)))
+
+        async def sell() -> None:
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO sales (id, seq, state, created_at, clock_synced, updated_at) "
+                    "VALUES ('cancelled', 1, 'paid', ?, 1, ?)",
+                    (tx.now, tx.now),
+                )
+
+        sale = asyncio.create_task(sell())
+        await asyncio.sleep(0.05)
+        sale.cancel()
+        await asyncio.gather(sale, busy, return_exceptions=True)
+
+        async with store.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO sales (id, seq, state, created_at, clock_synced, updated_at) "
+                "VALUES ('next', 2, 'paid', ?, 1, ?)",
+                (tx.now, tx.now),
+            )
+        ids = [r[0] for r in await store.fetchall("SELECT id FROM sales")]
+        assert ids == ["next"]
+    finally:
+        await store.close()
