@@ -97,17 +97,15 @@ class PaymentsDouble:
                 "UPDATE payments SET state = ?, updated_at = ? WHERE trade_no = ?",
                 (state, tx.now, trade_no),
             )
-            await self.sink.settle(
-                tx,
-                Settlement(
-                    sale_id=payment.sale_id,
-                    trade_no=trade_no,
-                    method=payment.method,
-                    amount_fen=payment.amount_fen if amount_fen is None else amount_fen,
-                    outcome=outcome,
-                    reason=reason,
-                ),
+            settlement = Settlement(
+                sale_id=payment.sale_id,
+                trade_no=trade_no,
+                method=payment.method,
+                amount_fen=payment.amount_fen if amount_fen is None else amount_fen,
+                outcome=outcome,
+                reason=reason,
             )
+            await tx.run(lambda s: self.sink.settle(s, settlement))
         del self.open[trade_no]
 
     def trade_for(self, sale_id: str) -> str:

@@ -19,7 +19,7 @@ from edged.contract.topics import DeviceTopics
 from edged.link.downlink import HandlerRejected
 from edged.services.payments.protocol import Settlement
 from edged.services.payments.service import PaymentsService
-from edged.store import Store, Transaction
+from edged.store import Statements, Store
 from edged.store.outbox import Outbox
 
 TOPICS = DeviceTopics("s1", "k1")
@@ -47,9 +47,9 @@ class RecordingSink:
     settled: list[Settlement] = field(default_factory=list)
     shown: list[tuple[str, str]] = field(default_factory=list)
 
-    async def settle(self, tx: Transaction, settlement: Settlement) -> None:
+    def settle(self, s: Statements, settlement: Settlement) -> None:
         self.settled.append(settlement)
-        await tx.execute(
+        s.execute(
             "UPDATE sales SET state = ? WHERE id = ?",
             (settlement.outcome.value, settlement.sale_id),
         )

@@ -29,7 +29,7 @@ from edged.services.checkout.sales import SaleState, move
 from edged.services.checkout.service import Checkout, CheckoutSettings
 from edged.services.payments.protocol import PaymentMethod, PaymentOutcome, Settlement
 from edged.services.printing.queue import PrintQueue
-from edged.store import Store
+from edged.store import Statements, Store
 from edged.store.outbox import Outbox
 from hal.display.sim import SimulatedDisplay
 from hal.printer.sim import SimulatedPrinter
@@ -113,12 +113,18 @@ async def _measure(work: Path, sales: int, scans_per_sale: int) -> CheckoutBench
                 sale.id, trade_no, PaymentMethod.WECHAT, sale.total_fen, PaymentOutcome.PAID
             )
             started = time.monotonic()
-            async with store.transaction() as tx:
-                await tx.execute(
+
+            def pay_and_settle(
+                s: Statements, settlement: Settlement = settlement, trade_no: str = trade_no
+            ) -> None:
+                s.execute(
                     "UPDATE payments SET state = 'success', updated_at = ? WHERE trade_no = ?",
-                    (tx.now, trade_no),
+                    (s.now, trade_no),
                 )
-                await checkout.settle(tx, settlement)
+                checkout.settle(s, settlement)
+
+            async with store.transaction() as tx:
+                await tx.run(pay_and_settle)
             commit_s.append(time.monotonic() - started)
             await checkout.settled()  # the thank-you shows before the next shopper scans
         return CheckoutBenchResult(Percentiles.of(scan_s), Percentiles.of(commit_s), work)

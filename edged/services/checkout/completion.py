@@ -22,7 +22,7 @@ from edged.services.checkout.sales import (
 )
 from edged.services.payments.protocol import Settlement
 from edged.services.printing.queue import RECEIPT, PrintQueue
-from edged.store import Statements, Transaction
+from edged.store import Statements
 from edged.store.outbox import Outbox
 
 TXN_COMPLETED = "txn.completed"
@@ -33,8 +33,8 @@ class SettlementRejected(RuntimeError):
     """A SUCCESS that does not match the sale; raising rolls the whole transaction back."""
 
 
-async def complete_sale(
-    tx: Transaction,
+def complete_sale(
+    s: Statements,
     settlement: Settlement,
     *,
     outbox: Outbox,
@@ -45,37 +45,33 @@ async def complete_sale(
 ) -> Sale | None:
     """Mark the sale paid with everything that goes with it; None if it already was.
 
-    All of it runs in one hop to the writer thread: the durable sale commit has a 5 ms budget
-    and each hop costs a few tenths of a millisecond.
+    Runs in the writer thread within payments' hop: the durable sale commit has a 5 ms
+    budget and each hop to that thread costs a few tenths of a millisecond.
     """
-
-    def complete(s: Statements) -> Sale | None:
-        sale = sale_from_rows(s.fetchall(LOAD_SALE_SQL, (settlement.sale_id,)))
-        if sale is None:
-            raise SettlementRejected(f"payment {settlement.trade_no} names an unknown sale")
-        if sale.state is SaleState.PAID:
-            return None
-        if sale.state not in OPEN_STATES:
-            raise SettlementRejected(f"sale {sale.id} is {sale.state.value}; it cannot be paid")
-        if settlement.amount_fen != sale.total_fen:
-            raise SettlementRejected(
-                f"payment {settlement.trade_no} is {settlement.amount_fen} fen, "
-                f"sale {sale.id} totals {sale.total_fen} fen"
-            )
-        _check_payment_row(s, settlement)
-        move_now(s, sale.id, SaleState.PAID, only_from=OPEN_STATES)
-        s.executemany(
-            "UPDATE stock SET quantity = quantity - ?, version = version + 1 WHERE barcode = ?",
-            [(line.quantity, line.barcode) for line in sale.lines],
+    sale = sale_from_rows(s.fetchall(LOAD_SALE_SQL, (settlement.sale_id,)))
+    if sale is None:
+        raise SettlementRejected(f"payment {settlement.trade_no} names an unknown sale")
+    if sale.state is SaleState.PAID:
+        return None
+    if sale.state not in OPEN_STATES:
+        raise SettlementRejected(f"sale {sale.id} is {sale.state.value}; it cannot be paid")
+    if settlement.amount_fen != sale.total_fen:
+        raise SettlementRejected(
+            f"payment {settlement.trade_no} is {settlement.amount_fen} fen, "
+            f"sale {sale.id} totals {sale.total_fen} fen"
         )
-        paid = replace(sale, state=SaleState.PAID, completed_at=s.now)
-        outbox.write(s, Uplink.TXN, TXN_COMPLETED, txn_body(paid, settlement, clock_synced))
-        payment = ReceiptPayment(settlement.method, settlement.trade_no, settlement.amount_fen)
-        document = receipt_document(shop_name, paid, payment, order_url)
-        print_queue.enqueue_now(s, paid.id, RECEIPT, document)
-        return paid
-
-    return await tx.run(complete)
+    _check_payment_row(s, settlement)
+    move_now(s, sale.id, SaleState.PAID, only_from=OPEN_STATES)
+    s.executemany(
+        "UPDATE stock SET quantity = quantity - ?, version = version + 1 WHERE barcode = ?",
+        [(line.quantity, line.barcode) for line in sale.lines],
+    )
+    paid = replace(sale, state=SaleState.PAID, completed_at=s.now)
+    outbox.write(s, Uplink.TXN, TXN_COMPLETED, txn_body(paid, settlement, clock_synced))
+    payment = ReceiptPayment(settlement.method, settlement.trade_no, settlement.amount_fen)
+    document = receipt_document(shop_name, paid, payment, order_url)
+    print_queue.enqueue_now(s, paid.id, RECEIPT, document)
+    return paid
 
 
 def _check_payment_row(s: Statements, settlement: Settlement) -> None:

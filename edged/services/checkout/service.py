@@ -34,6 +34,7 @@ from edged.services.checkout.sales import (
     find_open_sale,
     load_sale,
     move,
+    move_now,
     sale_from_rows,
     set_quantity,
     void_line,
@@ -250,11 +251,11 @@ class Checkout:
 
     # -- SettlementSink -------------------------------------------------------------------
 
-    async def settle(self, tx: Transaction, settlement: Settlement) -> None:
+    def settle(self, s: Statements, settlement: Settlement) -> None:
         """Inside payments' transaction: complete the sale, or send it back to the basket."""
         if settlement.outcome is PaymentOutcome.PAID:
-            await complete_sale(
-                tx,
+            complete_sale(
+                s,
                 settlement,
                 outbox=self._outbox,
                 print_queue=self._print_queue,
@@ -268,7 +269,10 @@ class Checkout:
                 if settlement.sale_id in self._cancel_requested
                 else SaleState.BASKET
             )
-            await move(tx, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
+            move_now(s, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
+        s.after.append(lambda: self._follow_settlement(settlement))
+
+    def _follow_settlement(self, settlement: Settlement) -> None:
         task = asyncio.create_task(self._after_settlement(settlement))
         self._after_commit.add(task)
         task.add_done_callback(self._after_commit.discard)

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from edged.store import Transaction
+from edged.store import Statements
 
 
 class PaymentMethod(StrEnum):
@@ -51,7 +51,10 @@ class NativeQr:
 class SettlementSink(Protocol):
     """Implemented by checkout."""
 
-    async def settle(self, tx: Transaction, settlement: Settlement) -> None: ...
+    def settle(self, s: Statements, settlement: Settlement) -> None:
+        """Runs in the writer thread, inside payments' transaction, as part of the same hop
+        that records the final state; work for the event loop goes to `s.after`."""
+        ...
 
     async def progress(self, sale_id: str, message: str) -> None:
         """After a commit: what the shopper should read now (e.g. confirm on your phone)."""

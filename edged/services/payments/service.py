@@ -49,7 +49,7 @@ from edged.services.payments.protocol import (
 from edged.services.payments.sealing import seal_code
 from edged.services.payments.states import FINAL, PayState, Request, Step, on_cancel, on_due
 from edged.services.payments.states import on_result as result_step
-from edged.store import Store, Transaction
+from edged.store import Statements, Store, Transaction
 from edged.store.outbox import Outbox
 
 log = logging.getLogger("edged.payments")
@@ -261,22 +261,35 @@ class PaymentsService:
             result = parse_body(PayResult, envelope.body)
         except BodyError as exc:
             self._reject(envelope, f"malformed body: {exc}")
-        row = await _load(tx, result.trade_no)
-        if row is None:
-            self._reject(envelope, "unknown trade number", result.trade_no)
-        if result.amount_fen != row["amount_fen"]:
-            self._reject(envelope, "amount does not match the trade", result.trade_no)
-        state = PayState(row["state"])
-        step = result_step(state, result.state, result.reason)
-        if step is None:
-            if state in FINAL and state is not PayState.PAID and result.state.value == "SUCCESS":
-                log.error(
-                    "SUCCESS for a payment already ended unpaid: backend must refund",
-                    extra={"trade_no": result.trade_no, "state": state.value},
-                )
+        now = self._store.clock.now()
+
+        def check_and_apply(s: Statements) -> tuple[Any, Step] | None:
+            row = _load_now(s, result.trade_no)
+            if row is None:
+                self._reject(envelope, "unknown trade number", result.trade_no)
+            if result.amount_fen != row["amount_fen"]:
+                self._reject(envelope, "amount does not match the trade", result.trade_no)
+            state = PayState(row["state"])
+            step = result_step(state, result.state, result.reason)
+            if step is None:
+                if (
+                    state in FINAL
+                    and state is not PayState.PAID
+                    and result.state.value == "SUCCESS"
+                ):
+                    log.error(
+                        "SUCCESS for a payment already ended unpaid: backend must refund",
+                        extra={"trade_no": result.trade_no, "state": state.value},
+                    )
+                return None
+            self._apply_now(s, row, step, now, result.transaction_id)
+            return row, step
+
+        applied = await tx.run(check_and_apply)  # one hop: this is the sale's durable commit
+        if applied is None:
             self.applied["ignored"] += 1
             return
-        await self._apply(tx, row, step, self._store.clock.now(), result.transaction_id)
+        row, step = applied
         self.applied[step.state.value] += 1
         log.info(
             "payment result applied",
@@ -303,16 +316,22 @@ class PaymentsService:
     async def _apply(
         self, tx: Transaction, row: Any, step: Step, now: datetime, transaction_id: str = ""
     ) -> None:
-        """Write the step: state, schedule, outbound request and (when final) settlement."""
+        await tx.run(lambda s: self._apply_now(s, row, step, now, transaction_id))
+
+    def _apply_now(
+        self, s: Statements, row: Any, step: Step, now: datetime, transaction_id: str = ""
+    ) -> None:
+        """Write the step: state, schedule, outbound request and (when final) settlement,
+        all in one hop to the writer thread."""
         trade_no = row["trade_no"]
         entering = step.state.value != row["state"]
-        stage_started = tx.now if entering else row["stage_started_at"]
+        stage_started = s.now if entering else row["stage_started_at"]
         attempts = row["attempts"]
         reverse_attempts = 0 if entering else row["reverse_attempts"]
         detail = json.loads(row["detail"])
         last_msg = str(detail.get("last_msg", ""))
         send = step.send
-        if send is not None and not entering and await _undelivered(tx, last_msg):
+        if send is not None and not entering and _undelivered(s, last_msg):
             send = None  # the last request has not left the kiosk: one in the queue is enough
         if send is Request.QUERY:
             attempts += 1
@@ -327,8 +346,8 @@ class PaymentsService:
         reason = step.reason or str(detail.get("reason", ""))
         if send is not None:
             body = _request_body(send, trade_no, reason, attempts, reverse_attempts)
-            last_msg = (await self._outbox.add(tx, Uplink.PAY, send.value, body)).id
-        await tx.execute(
+            last_msg = self._outbox.write(s, Uplink.PAY, send.value, body).id
+        s.execute(
             "UPDATE payments SET state = ?, next_at = ?, attempts = ?, reverse_attempts = ?, "
             "stage_started_at = ?, transaction_id = CASE WHEN ? = '' THEN transaction_id "
             "ELSE ? END, detail = json_set(detail, '$.reason', ?, '$.last_msg', ?), "
@@ -344,15 +363,15 @@ class PaymentsService:
                 transaction_id,
                 reason,
                 last_msg,
-                tx.now,
+                s.now,
                 trade_no,
             ),
         )
         if step.outcome is not None:
             if self._sink is None:
                 raise RuntimeError("payments has no settlement sink: checkout is not wired")
-            await self._sink.settle(
-                tx,
+            self._sink.settle(
+                s,
                 Settlement(
                     sale_id=row["sale_id"],
                     trade_no=trade_no,
@@ -483,18 +502,20 @@ class PaymentsService:
         }
 
 
-async def _undelivered(tx: Transaction, msg_id: str) -> bool:
+def _undelivered(s: Statements, msg_id: str) -> bool:
     """Is this request still waiting in the outbox (link down)? Delivered rows are marked."""
     if not msg_id:
         return False
-    row = await tx.fetchone(
-        "SELECT 1 FROM outbox WHERE msg_id = ? AND delivered_at IS NULL", (msg_id,)
-    )
+    row = s.fetchone("SELECT 1 FROM outbox WHERE msg_id = ? AND delivered_at IS NULL", (msg_id,))
     return row is not None
 
 
 async def _load(tx: Transaction, trade_no: str) -> Any:
-    return await tx.fetchone("SELECT * FROM payments WHERE trade_no = ?", (trade_no,))
+    return await tx.run(lambda s: _load_now(s, trade_no))
+
+
+def _load_now(s: Statements, trade_no: str) -> Any:
+    return s.fetchone("SELECT * FROM payments WHERE trade_no = ?", (trade_no,))
 
 
 def _marks(values: tuple[str, ...]) -> str:
