@@ -58,6 +58,10 @@ class CheckoutBenchResult:
     scan: Percentiles
     commit: Percentiles
     store_path: Path
+    bare_commit: Percentiles
+    """The machine's floor, same run, same folder: an empty-bodied WAL commit with fsync."""
+    bare_hop: Percentiles
+    """The machine's floor: one round trip to aiosqlite's thread that does nothing."""
 
 
 async def run_checkout_bench(
@@ -127,6 +131,29 @@ async def _measure(work: Path, sales: int, scans_per_sale: int) -> CheckoutBench
                 await tx.run(pay_and_settle)
             commit_s.append(time.monotonic() - started)
             await checkout.settled()  # the thank-you shows before the next shopper scans
-        return CheckoutBenchResult(Percentiles.of(scan_s), Percentiles.of(commit_s), work)
+        bare_commit, bare_hop = await _floor(work / "floor.db", len(commit_s))
+        return CheckoutBenchResult(
+            Percentiles.of(scan_s), Percentiles.of(commit_s), work, bare_commit, bare_hop
+        )
     finally:
         await store.close()
+
+
+async def _floor(path: Path, samples: int) -> tuple[Percentiles, Percentiles]:
+    """What the disk and the thread hop alone cost here, so the budget can be read against
+    the machine: on a shared VM both drift by several times within minutes."""
+    floor = await Store.open(path, SystemClock())
+    commits: list[float] = []
+    hops: list[float] = []
+    try:
+        for n in range(samples):
+            started = time.monotonic()
+            async with floor.transaction() as tx:
+                await tx.execute("INSERT INTO sequences (name, value) VALUES (?, 0)", (str(n),))
+            commits.append(time.monotonic() - started)
+            started = time.monotonic()
+            await floor.fetchone("SELECT 1")
+            hops.append(time.monotonic() - started)
+    finally:
+        await floor.close()
+    return Percentiles.of(commits), Percentiles.of(hops)
