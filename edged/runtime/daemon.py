@@ -38,7 +38,7 @@ from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
 from hal.factory import Devices, build_devices
-from hal.scanner.protocol import Scan
+from hal.scanner.protocol import CodeReader, Scan
 
 log = logging.getLogger("edged.daemon")
 
@@ -211,7 +211,7 @@ class Daemon:
 
     # -- wiring helpers -------------------------------------------------------------------
 
-    def _reader_task(self, reader: Any) -> Callable[[], Awaitable[None]]:
+    def _reader_task(self, reader: CodeReader) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await reader.run(self._dispatch_scan)
 
