@@ -11,9 +11,12 @@ crash and never an effect:
 5. `no_expiry` / `expired` - see "Expiry and the unsynced clock" below;
 6. `replayed`     - the id is already in the inbox;
 7. `no_handler`   - nothing registered for this kind (yet);
-then one transaction: `Inbox.claim` plus the registered handler's effect. A handler that
-raises `HandlerRejected` (`handler_rejected`) or anything else (`handler_error`) rolls
-the whole transaction back, the id included.
+then one transaction: `Inbox.claim` plus the registered handler's effect. The claim is
+deferred onto the transaction's first hop to the writer thread, so a handler that does its
+work with `Transaction.defer` makes the whole message cost one hop; a replay found there
+raises before the handler's own work in that hop runs. A handler that raises
+`HandlerRejected` (`handler_rejected`) or anything else (`handler_error`) rolls the whole
+transaction back, the id included.
 
 Expiry and the unsynced clock: a Pi boots with a wrong wall clock until NTP syncs. When
 the clock is synced a message is expired once `now > exp + max_clock_skew_s`. When it is
@@ -47,7 +50,7 @@ from edged.contract.topics import (
     DownlinkAddress,
 )
 from edged.runtime.clock import Clock
-from edged.store.database import Store, Transaction
+from edged.store.database import Statements, Store, Transaction
 from edged.store.inbox import Inbox
 from edged.store.outbox import ResponseRoute
 
@@ -86,7 +89,11 @@ class DownlinkDelivery(DownlinkAddress):
 
 
 Handler = Callable[[Envelope, Transaction, DownlinkDelivery], Awaitable[None]]
-"""Runs inside the inbox transaction: its writes commit together with the claimed id."""
+"""Runs inside the inbox transaction: its writes commit together with the claimed id.
+
+It has effects only through the transaction (its `Statements.after` callbacks included): the
+id's claim runs in the first hop, so a replay can get as far as the handler's own code.
+"""
 
 
 class DownlinkRejected(Exception):
@@ -255,8 +262,8 @@ class DownlinkRouter:
             raise DownlinkRejected("no_handler", f"nothing handles {delivery.kind.value}")
         try:
             async with self._store.transaction() as tx:
-                if not await self._inbox.claim(tx, envelope, delivery.topic):
-                    raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
+                # Deferred: the claim rides on the handler's first hop, or on the COMMIT.
+                tx.defer(lambda s: self._claim_or_reject(s, envelope, delivery.topic))
                 await handler(envelope, tx, delivery)
         except (DownlinkRejected, sqlite3.Error):
             raise
@@ -265,6 +272,10 @@ class DownlinkRouter:
         except Exception as exc:
             log.exception("downlink handler failed", extra={"msg_id": envelope.id})
             raise DownlinkRejected("handler_error", type(exc).__name__) from None
+
+    def _claim_or_reject(self, s: Statements, envelope: Envelope, topic: str) -> None:
+        if not self._inbox.claim_now(s, envelope, topic):
+            raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
 
     def _reject(self, topic: str, exc: DownlinkRejected, retained: bool) -> None:
         self.stats.rejected[exc.reason] += 1

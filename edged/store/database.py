@@ -111,7 +111,9 @@ class Statements:
 class Transaction:
     """An open write transaction; everything done through it commits or rolls back together.
 
-    The async methods are one hop each; `run` does any amount of work in one hop.
+    Each `run` (and each async helper) is one hop to the writer thread. Work whose result is
+    needed only after the commit goes through `defer` instead and rides on the next hop, the
+    COMMIT's own if nothing follows, so a whole transaction can cost a single hop.
     """
 
     def __init__(self, conn: aiosqlite.Connection, now: str) -> None:
@@ -119,21 +121,53 @@ class Transaction:
         self.now = now
         """The wall time of this transaction as RFC 3339, one value for every row it writes."""
         self.begun = False
+        self._deferred: list[tuple[Callable[[Statements], Any], asyncio.Future[Any]]] = []
+
+    def defer(self, work: Callable[[Statements], T]) -> asyncio.Future[T]:
+        """Queue `work` for the next hop to the writer thread: the next `run`, or the COMMIT.
+
+        The future holds its result once that hop returned; it is cancelled if the hop
+        failed. An exception from `work` rolls the transaction back like any other. Callbacks
+        that `work` adds to `Statements.after` run after its hop, so after the commit when it
+        rode on the COMMIT.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._deferred.append((work, future))
+        return future
 
     async def run(self, work: Callable[[Statements], T]) -> T:
-        """Do `work` in the writer thread, in this transaction, in one hop.
+        """Do `work` in the writer thread, in this transaction, in one hop (after any
+        deferred work). The first hop also opens the transaction (BEGIN IMMEDIATE)."""
+        return await self._hop(work, commit=False)
 
-        The first call also opens the SQLite transaction (BEGIN IMMEDIATE) in that same hop.
-        """
+    async def commit(self) -> None:
+        """Run what is still deferred and COMMIT (fsynced), in one hop; no hop if nothing
+        was ever written."""
+        if self.begun or self._deferred:
+            await self._hop(_nothing, commit=True)
+
+    async def _hop(self, work: Callable[[Statements], T], *, commit: bool) -> T:
         statements = Statements(_raw(self._conn), self.now)
+        deferred, self._deferred = self._deferred, []
 
-        def begin_then_work() -> T:
+        def in_writer_thread() -> tuple[list[Any], T]:
             if not self.begun:
                 statements.execute("BEGIN IMMEDIATE")
                 self.begun = True
-            return work(statements)
+            done = [queued(statements) for queued, _ in deferred]
+            result = work(statements)
+            if commit:
+                statements.execute("COMMIT")
+            return done, result
 
-        result = await _in_writer_thread(self._conn, begin_then_work)
+        try:
+            done, result = await _in_writer_thread(self._conn, in_writer_thread)
+        except BaseException:
+            for _, future in deferred:
+                future.cancel()
+            raise
+        for (_, future), value in zip(deferred, done, strict=True):
+            future.set_result(value)
         for callback in statements.after:
             callback()
         return result
@@ -157,6 +191,10 @@ class Transaction:
         return await self.run(lambda s: s.next_sequence(name))
 
 
+def _nothing(_: Statements) -> None:
+    return None
+
+
 def _raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
     """The sqlite3 connection aiosqlite drives; touched only from its own thread."""
     raw: sqlite3.Connection = conn._conn
@@ -175,7 +213,11 @@ async def _in_writer_thread(conn: aiosqlite.Connection, work: Callable[[], T]) -
 
 class Store:
     def __init__(
-        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Clock
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        clock: Clock,
     ) -> None:
         self.path = path
         self.clock = clock
@@ -197,10 +239,7 @@ class Store:
                 raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
             await _check_integrity(writer, path)
             await _migrate(writer, migrations if migrations is not None else bundled_migrations())
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            reader.row_factory = sqlite3.Row
-            await reader.execute("PRAGMA query_only = ON")
-            await reader.execute("PRAGMA busy_timeout = 5000")
+            reader = await _open_reader(path)
         except BaseException:
             await writer.close()
             raise
@@ -222,13 +261,12 @@ class Store:
             tx = Transaction(self._writer, rfc3339(self.clock.now()))
             try:
                 yield tx
+                await tx.commit()
             except BaseException:
                 # A cancelled hop still runs in the writer thread (maybe BEGIN with it), so
                 # the rollback is queued behind it, shielded, whatever `begun` says yet.
                 await asyncio.shield(_in_writer_thread(self._writer, self._rollback_if_open))
                 raise
-            if tx.begun:
-                await self._writer.execute("COMMIT")
 
     def _rollback_if_open(self) -> None:
         raw = _raw(self._writer)
@@ -276,6 +314,19 @@ async def _configure(conn: aiosqlite.Connection) -> None:
         raise StoreError("the database could not be switched to WAL mode")
     await conn.execute("PRAGMA synchronous = FULL")
     await conn.execute("PRAGMA foreign_keys = ON")
+
+
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    """The connection that only ever sees committed data."""
+    reader = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        reader.row_factory = sqlite3.Row
+        await reader.execute("PRAGMA query_only = ON")
+        await reader.execute("PRAGMA busy_timeout = 5000")
+    except BaseException:
+        await reader.close()
+        raise
+    return reader
 
 
 async def _check_integrity(conn: aiosqlite.Connection, path: Path) -> None:

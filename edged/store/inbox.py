@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edged.contract.envelope import Envelope
-from edged.store.database import Store, Transaction
+from edged.store.database import Statements, Store, Transaction
 
 
 class Inbox:
@@ -12,9 +12,13 @@ class Inbox:
 
     async def claim(self, tx: Transaction, envelope: Envelope, topic: str) -> bool:
         """Record the id; False means it was seen before and must have no second effect."""
-        changed = await tx.execute(
+        return await tx.run(lambda s: self.claim_now(s, envelope, topic))
+
+    def claim_now(self, s: Statements, envelope: Envelope, topic: str) -> bool:
+        """`claim` for work already running in the writer thread, e.g. deferred work."""
+        changed = s.execute(
             "INSERT OR IGNORE INTO inbox (msg_id, topic, type, received_at) VALUES (?, ?, ?, ?)",
-            (envelope.id, topic, envelope.type, tx.now),
+            (envelope.id, topic, envelope.type, s.now),
         )
         return changed == 1
 

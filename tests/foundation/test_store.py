@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -263,5 +264,94 @@ async def test_a_transaction_cancelled_before_its_first_hop_ran_leaves_nothing_o
             )
         ids = [r[0] for r in await store.fetchall("SELECT id FROM sales")]
         assert ids == ["next"]
+    finally:
+        await store.close()
+
+
+async def test_work_deferred_to_the_commit_costs_one_hop_and_commits_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan or a payment result is one trip to the writer thread: BEGIN, work, COMMIT."""
+    import edged.store.database as database
+
+    hops = 0
+    real_hop = database._in_writer_thread
+
+    async def counted(conn: Any, work: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return await real_hop(conn, work)
+
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        monkeypatch.setattr(database, "_in_writer_thread", counted)
+        async with store.transaction() as tx:
+            first = tx.defer(lambda s: s.next_sequence("sale"))
+            second = tx.defer(lambda s: s.next_sequence("sale"))
+            assert not first.done(), "deferred work waits for the next hop"
+        assert hops == 1
+        assert (first.result(), second.result()) == (1, 2), "deferred work runs in order"
+        row = await store.fetchone("SELECT value FROM sequences WHERE name = 'sale'")
+        assert row is not None and row[0] == 2
+    finally:
+        await store.close()
+
+
+async def test_deferred_work_that_fails_rolls_back_the_whole_transaction(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    try:
+
+        def refuse(s: Statements) -> None:
+            raise ValueError("amount does not match the trade")
+
+        with pytest.raises(ValueError, match="amount does not match"):
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO sequences (name, value) VALUES ('run', 1)")
+                claimed = tx.defer(lambda s: s.next_sequence("inbox"))
+                tx.defer(refuse)
+        assert claimed.cancelled(), "the result of rolled-back work is not handed out"
+        assert await store.fetchall("SELECT name FROM sequences") == []
+        async with store.transaction() as tx:  # and the writer is free for the next one
+            await tx.execute("INSERT INTO sequences (name, value) VALUES ('next', 1)")
+        assert [r[0] for r in await store.fetchall("SELECT name FROM sequences")] == ["next"]
+    finally:
+        await store.close()
+
+
+async def test_deferred_work_rides_on_the_next_run_before_its_own_work(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        async with store.transaction() as tx:
+            claimed = tx.defer(lambda s: s.next_sequence("inbox"))
+            seen = await tx.fetchone("SELECT value FROM sequences WHERE name = 'inbox'")
+            assert claimed.done() and claimed.result() == 1
+        assert seen is not None and seen[0] == 1
+    finally:
+        await store.close()
+
+
+async def test_after_callbacks_of_work_riding_on_the_commit_see_it_committed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edged.db"
+    store = await open_store(path)
+    seen_by_another_connection: list[int] = []
+
+    def look() -> None:
+        other = sqlite3.connect(path)
+        try:
+            row = other.execute("SELECT value FROM sequences WHERE name = 'sale'").fetchone()
+            seen_by_another_connection.append(row[0] if row else 0)
+        finally:
+            other.close()
+
+    def sell(s: Statements) -> None:
+        s.next_sequence("sale")
+        s.after.append(look)
+
+    try:
+        async with store.transaction() as tx:
+            tx.defer(sell)
+        assert seen_by_another_connection == [1]
     finally:
         await store.close()

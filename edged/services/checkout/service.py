@@ -341,17 +341,18 @@ class Checkout:
             self._check_new_sale_allowed()
         synced = self._store.clock.synced()
 
-        def add(s: Statements) -> Sale | None:
+        def add(s: Statements) -> Sale:
             sale_id = sale.id if sale else create_sale(s, synced)
             if not add_product(s, sale_id, code.key):
-                return None
-            return sale_from_rows(s.fetchall(LOAD_SALE_SQL, (sale_id,)))
+                raise CheckoutError(M.PRODUCT_NOT_FOUND)  # rolls back a just-opened sale too
+            added = sale_from_rows(s.fetchall(LOAD_SALE_SQL, (sale_id,)))
+            assert added is not None
+            self._check_limit(added.total_fen)  # over the limit: rolled back, not shown
+            return added
 
         async with self._store.transaction() as tx:
-            updated = await tx.run(add)  # one hop: the scan budget is counted in hops
-            if updated is None:
-                raise CheckoutError(M.PRODUCT_NOT_FOUND)  # rolls back a just-opened sale too
-            self._check_limit(updated.total_fen)  # over the limit: rolled back, not shown
+            adding = tx.defer(add)  # rides on the COMMIT: a scan is one hop to the writer
+        updated = adding.result()
         self._enter(Phase.BASKET, updated)
         line = next(line for line in updated.lines if line.barcode == code.key)
         await self._show(views.basket(updated, headline=f"{line.name} {yuan(line.unit_price_fen)}"))

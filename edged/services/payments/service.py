@@ -263,7 +263,7 @@ class PaymentsService:
             self._reject(envelope, f"malformed body: {exc}")
         now = self._store.clock.now()
 
-        def check_and_apply(s: Statements) -> tuple[Any, Step] | None:
+        def check_and_apply(s: Statements) -> None:
             row = _load_now(s, result.trade_no)
             if row is None:
                 self._reject(envelope, "unknown trade number", result.trade_no)
@@ -281,15 +281,18 @@ class PaymentsService:
                         "SUCCESS for a payment already ended unpaid: backend must refund",
                         extra={"trade_no": result.trade_no, "state": state.value},
                     )
-                return None
+                s.after.append(lambda: self.applied.update(ignored=1))
+                return
             self._apply_now(s, row, step, now, result.transaction_id)
-            return row, step
+            s.after.append(lambda: self._result_applied(envelope, result, row["sale_id"], step))
 
-        applied = await tx.run(check_and_apply)  # one hop: this is the sale's durable commit
-        if applied is None:
-            self.applied["ignored"] += 1
-            return
-        row, step = applied
+        # Deferred: check and apply ride on the inbox transaction's COMMIT, so the sale's
+        # durable commit is one hop to the writer thread.
+        tx.defer(check_and_apply)
+
+    def _result_applied(
+        self, envelope: Envelope, result: PayResult, sale_id: str, step: Step
+    ) -> None:
         self.applied[step.state.value] += 1
         log.info(
             "payment result applied",
@@ -300,7 +303,7 @@ class PaymentsService:
                 "msg_id": envelope.id,
             },
         )
-        self._spawn(self._after_commit([(result.trade_no, row["sale_id"], step)], barrier=True))
+        self._spawn(self._after_commit([(result.trade_no, sale_id, step)], barrier=True))
 
     def _reject(self, envelope: Envelope, reason: str, trade_no: str = "") -> NoReturn:
         """Count and log, then make the link roll the inbox transaction back: no effect."""
