@@ -86,12 +86,14 @@ def _checkout(args: argparse.Namespace) -> int:
             f"(budget p99 <= {budget:g} ms: {verdict})"
         )
     for label, figures in (
-        ("machine floor, bare WAL commit with fsync (2 hops)", result.bare_commit),
+        ("machine floor, one-row WAL commit with fsync (1 hop)", result.bare_commit),
         ("machine floor, one empty thread hop", result.bare_hop),
     ):
         print(f"{label}: p50 {figures.p50_ms:.2f} ms  p99 {figures.p99_ms:.2f} ms")
     ratio = result.commit.p99_ms / result.bare_commit.p99_ms
     print(f"durable sale commit p99 / bare commit p99 = {ratio:.2f}")
+    if result.steal_percent is not None:
+        print(f"cpu stolen by the hypervisor during the run: {result.steal_percent:.1f} %")
     return 0
 
 

@@ -59,22 +59,28 @@ class CheckoutBenchResult:
     commit: Percentiles
     store_path: Path
     bare_commit: Percentiles
-    """The machine's floor, same run, same folder: an empty-bodied WAL commit with fsync."""
+    """The machine's floor, same run, same folder: a one-row WAL commit with fsync, one hop."""
     bare_hop: Percentiles
     """The machine's floor: one round trip to aiosqlite's thread that does nothing."""
+    steal_percent: float | None
+    """CPU time the hypervisor gave other guests during the run (Linux /proc/stat), in
+    percent of all CPU time: what makes the same run's tail differ from one run to the next."""
 
 
 async def run_checkout_bench(
     sales: int, scans_per_sale: int, directory: Path | None = None
 ) -> CheckoutBenchResult:
     work = Path(tempfile.mkdtemp(prefix="edged-bench-", dir=directory))
+    before = _cpu_ticks()
     try:
-        return await _measure(work, sales, scans_per_sale)
+        return await _measure(work, sales, scans_per_sale, before)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def _measure(work: Path, sales: int, scans_per_sale: int) -> CheckoutBenchResult:
+async def _measure(
+    work: Path, sales: int, scans_per_sale: int, ticks_before: tuple[int, int] | None
+) -> CheckoutBenchResult:
     store = await Store.open(work / "edged.db", SystemClock())
     try:
         outbox = Outbox(store, DeviceTopics("bench", "bench"))
@@ -133,7 +139,12 @@ async def _measure(work: Path, sales: int, scans_per_sale: int) -> CheckoutBench
             await checkout.settled()  # the thank-you shows before the next shopper scans
         bare_commit, bare_hop = await _floor(work / "floor.db", len(commit_s))
         return CheckoutBenchResult(
-            Percentiles.of(scan_s), Percentiles.of(commit_s), work, bare_commit, bare_hop
+            Percentiles.of(scan_s),
+            Percentiles.of(commit_s),
+            work,
+            bare_commit,
+            bare_hop,
+            _steal_percent(ticks_before, _cpu_ticks()),
         )
     finally:
         await store.close()
@@ -147,9 +158,13 @@ async def _floor(path: Path, samples: int) -> tuple[Percentiles, Percentiles]:
     hops: list[float] = []
     try:
         for n in range(samples):
+
+            def one_row(s: Statements, name: str = str(n)) -> int:
+                return s.insert("INSERT INTO sequences (name, value) VALUES (?, 0)", (name,))
+
             started = time.monotonic()
-            async with floor.transaction() as tx:
-                await tx.execute("INSERT INTO sequences (name, value) VALUES (?, 0)", (str(n),))
+            async with floor.transaction() as tx:  # one hop, like the sale commit
+                tx.defer(one_row)
             commits.append(time.monotonic() - started)
             started = time.monotonic()
             await floor.fetchone("SELECT 1")
@@ -157,3 +172,20 @@ async def _floor(path: Path, samples: int) -> tuple[Percentiles, Percentiles]:
     finally:
         await floor.close()
     return Percentiles.of(commits), Percentiles.of(hops)
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs so far, or None where /proc/stat is missing."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
+    return (fields[7], sum(fields[:8])) if len(fields) >= 8 else None
+
+
+def _steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
