@@ -138,3 +138,29 @@ async def _phase(kiosk: Kiosk, phase: Phase) -> bool:
 
 async def _recovered(kiosk: Kiosk) -> bool:
     return bool((await kiosk.checkout.status())["recovered"])
+
+
+async def test_a_job_that_can_never_print_is_failed_and_the_next_one_prints(
+    make_kiosk: KioskFactory,
+) -> None:
+    """E.g. a receipt whose sale is gone or a document damaged on disk: no endless retry."""
+    kiosk = await make_kiosk()
+    async with kiosk.store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO print_jobs (sale_id, kind, document, created_at) "
+            "VALUES ('no-such-sale', 'receipt', NULL, ?), (NULL, 'note', '{\"blocks\": 7}', ?)",
+            (tx.now, tx.now),
+        )
+    kiosk.queue.wake()
+    await pay(kiosk)
+
+    await eventually(lambda: _printed(kiosk, 1))
+    rows = await kiosk.store.fetchall("SELECT kind, state, last_error FROM print_jobs ORDER BY id")
+    assert [(r["kind"], r["state"]) for r in rows] == [
+        ("receipt", "failed"),
+        ("note", "failed"),
+        ("receipt", "printed"),
+    ]
+    assert rows[0]["last_error"] == "sale no-such-sale is not a paid sale"
+    assert rows[1]["last_error"].startswith("unreadable document")
+    assert receipts(kiosk) == ["receipt-000001.txt"]

@@ -8,8 +8,9 @@ import pytest
 import qrcode
 import zxingcpp
 
+from edged.services.checkout.receipt import ReceiptRenderer
 from edged.services.payments.protocol import PaymentOutcome
-from hal.printer.document import PrintDocument
+from edged.services.printing.queue import PrintJob, UnprintableJob
 from hal.printer.layout import COLUMNS_BY_PAPER_MM, text_width
 from hal.printer.render import render_text
 from tests.checkout.conftest import COLA, GUM, WATER, WECHAT_CODE, Kiosk, KioskFactory, eventually
@@ -74,10 +75,11 @@ async def test_printed_receipt_reads_back(make_kiosk: KioskFactory, paper_mm: in
 
 async def test_one_document_lays_out_on_both_papers(make_kiosk: KioskFactory) -> None:
     kiosk = await make_kiosk(printing=False)
-    await paid_sale(kiosk)
-    row = await kiosk.store.fetchone("SELECT document FROM print_jobs")
-    assert row is not None
-    document = PrintDocument.model_validate_json(row["document"])
+    sale_id, _ = await paid_sale(kiosk)
+    row = await kiosk.store.fetchone("SELECT id, kind, document FROM print_jobs")
+    assert row is not None and row["document"] is None, "laid out when it prints"
+    job = PrintJob(row["id"], sale_id, row["kind"], None)
+    document = await ReceiptRenderer(kiosk.store, "Shop", "https://mp.example.com/o/").render(job)
     for width in COLUMNS_BY_PAPER_MM.values():
         lines = render_text(document, width).splitlines()
         trade_lines = [line for line in lines if re.fullmatch(r"[0-9a-f]{32}", line.strip())]
@@ -88,3 +90,15 @@ async def test_one_document_lays_out_on_both_papers(make_kiosk: KioskFactory) ->
 
 async def _printed(kiosk: Kiosk, count: int) -> bool:
     return kiosk.printer.printed >= count
+
+
+async def test_a_receipt_for_a_sale_that_was_never_paid_cannot_be_laid_out(
+    make_kiosk: KioskFactory,
+) -> None:
+    kiosk = await make_kiosk(printing=False)
+    await kiosk.scan(WATER)
+    assert kiosk.checkout.sale is not None
+    renderer = ReceiptRenderer(kiosk.store, "Shop", "https://mp.example.com/o/")
+    for sale_id in (kiosk.checkout.sale.id, "no-such-sale"):
+        with pytest.raises(UnprintableJob, match="is not a paid sale"):
+            await renderer.render(PrintJob(1, sale_id, "receipt", None))

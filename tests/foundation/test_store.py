@@ -355,3 +355,40 @@ async def test_after_callbacks_of_work_riding_on_the_commit_see_it_committed(
         assert seen_by_another_connection == [1]
     finally:
         await store.close()
+
+
+async def test_print_jobs_survive_the_migration_that_lets_receipts_be_laid_out_later(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edged.db"
+    old = await Store.open(path, SystemClock(), bundled_migrations()[:4])
+    async with old.transaction() as tx:
+        for n in (1, 2):
+            await tx.execute(
+                "INSERT INTO print_jobs (sale_id, kind, document, created_at) "
+                "VALUES (?, 'receipt', '{\"blocks\": []}', ?)",
+                (f"s{n}", tx.now),
+            )
+        await tx.execute("DELETE FROM print_jobs WHERE sale_id = 's2'")  # pruned
+    await old.close()
+
+    store = await open_store(path)
+    try:
+        rows = await store.fetchall("SELECT id, sale_id, document, state FROM print_jobs")
+        assert [tuple(r) for r in rows] == [(1, "s1", '{"blocks": []}', "queued")]
+        async with store.transaction() as tx:
+            new_id = await tx.insert(
+                "INSERT INTO print_jobs (sale_id, kind, document, created_at) "
+                "VALUES ('s3', 'receipt', NULL, ?)",
+                (tx.now,),
+            )
+        assert new_id == 3, "job ids are never reused"
+        with pytest.raises(sqlite3.IntegrityError):
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO print_jobs (sale_id, kind, document, created_at) "
+                    "VALUES (NULL, 'note', NULL, ?)",
+                    (tx.now,),
+                )
+    finally:
+        await store.close()

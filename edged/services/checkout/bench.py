@@ -128,7 +128,7 @@ async def _measure(
                 s: Statements, settlement: Settlement = settlement, trade_no: str = trade_no
             ) -> None:
                 s.execute(
-                    "UPDATE payments SET state = 'success', updated_at = ? WHERE trade_no = ?",
+                    "UPDATE payments SET state = 'paid', updated_at = ? WHERE trade_no = ?",
                     (s.now, trade_no),
                 )
                 checkout.settle(s, settlement)

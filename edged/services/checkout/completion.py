@@ -11,13 +11,12 @@ from dataclasses import replace
 from typing import Any
 
 from edged.contract.topics import Uplink
-from edged.services.checkout.receipt import ReceiptPayment, receipt_document
 from edged.services.checkout.sales import (
     LOAD_SALE_SQL,
     OPEN_STATES,
     Sale,
     SaleState,
-    move_now,
+    mark_paid_now,
     sale_from_rows,
 )
 from edged.services.payments.protocol import Settlement
@@ -39,14 +38,13 @@ def complete_sale(
     *,
     outbox: Outbox,
     print_queue: PrintQueue,
-    shop_name: str,
-    order_url: str,
     clock_synced: bool,
 ) -> Sale | None:
     """Mark the sale paid with everything that goes with it; None if it already was.
 
     Runs in the writer thread within payments' hop: the durable sale commit has a 5 ms
-    budget and each hop to that thread costs a few tenths of a millisecond.
+    budget and each hop to that thread costs a few tenths of a millisecond. The receipt job
+    is queued without its document; `ReceiptRenderer` lays it out when it prints.
     """
     sale = sale_from_rows(s.fetchall(LOAD_SALE_SQL, (settlement.sale_id,)))
     if sale is None:
@@ -61,16 +59,16 @@ def complete_sale(
             f"sale {sale.id} totals {sale.total_fen} fen"
         )
     _check_payment_row(s, settlement)
-    move_now(s, sale.id, SaleState.PAID, only_from=OPEN_STATES)
+    mark_paid_now(s, sale.id, settlement.trade_no, only_from=OPEN_STATES)
     s.executemany(
         "UPDATE stock SET quantity = quantity - ?, version = version + 1 WHERE barcode = ?",
         [(line.quantity, line.barcode) for line in sale.lines],
     )
-    paid = replace(sale, state=SaleState.PAID, completed_at=s.now)
+    paid = replace(
+        sale, state=SaleState.PAID, completed_at=s.now, paid_trade_no=settlement.trade_no
+    )
     outbox.write(s, Uplink.TXN, TXN_COMPLETED, txn_body(paid, settlement, clock_synced))
-    payment = ReceiptPayment(settlement.method, settlement.trade_no, settlement.amount_fen)
-    document = receipt_document(shop_name, paid, payment, order_url)
-    print_queue.enqueue_now(s, paid.id, RECEIPT, document)
+    print_queue.enqueue_now(s, paid.id, RECEIPT, None)
     return paid
 
 

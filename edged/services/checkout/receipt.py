@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from edged.contract.envelope import parse_rfc3339
 from edged.services.checkout import messages as M
 from edged.services.checkout.money import yuan
-from edged.services.checkout.sales import Sale
+from edged.services.checkout.sales import Reader, Sale, SaleState, load_sale
 from edged.services.payments.protocol import PaymentMethod
+from edged.services.printing.queue import PrintJob, UnprintableJob
 from hal.printer.document import Columns, Feed, PrintDocument, QrCode, Rule, Text
 
 NARROWEST_COLUMNS = 32
@@ -73,6 +74,33 @@ def receipt_document(
         Feed(lines=2),
     ]
     return PrintDocument(blocks=[b for b in blocks if not _blank(b)], cut=True)
+
+
+class ReceiptRenderer:
+    """Lays out a queued receipt from its committed sale and the trade that paid it.
+
+    The print worker calls it when the job prints, so the sale's durable commit only queues
+    the job; a receipt printed after a crash or a reprint shows the same committed facts.
+    """
+
+    def __init__(self, store: Reader, shop_name: str, order_url: str) -> None:
+        self._store = store
+        self._shop_name = shop_name
+        self._order_url = order_url
+
+    async def render(self, job: PrintJob) -> PrintDocument:
+        sale = await load_sale(self._store, job.sale_id) if job.sale_id else None
+        if sale is None or sale.state is not SaleState.PAID or sale.paid_trade_no is None:
+            raise UnprintableJob(f"sale {job.sale_id} is not a paid sale")
+        row = await self._store.fetchone(
+            "SELECT method, amount_fen FROM payments WHERE trade_no = ?", (sale.paid_trade_no,)
+        )
+        if row is None:
+            raise UnprintableJob(f"sale {sale.id}: its trade {sale.paid_trade_no} is not on record")
+        payment = ReceiptPayment(
+            PaymentMethod(row["method"]), sale.paid_trade_no, int(row["amount_fen"])
+        )
+        return receipt_document(self._shop_name, sale, payment, self._order_url)
 
 
 def _chunks(text: str, size: int) -> list[str]:

@@ -74,6 +74,8 @@ class Sale:
     created_at: str
     clock_synced: bool
     completed_at: str | None
+    paid_trade_no: str | None = None
+    """The trade whose SUCCESS completed the sale; its receipt shows that one."""
 
     @property
     def items(self) -> int:
@@ -85,7 +87,8 @@ class Sale:
 
 LOAD_SALE_SQL = (
     "SELECT s.id, s.seq, s.state, s.total_fen, s.created_at, s.clock_synced, "
-    "s.completed_at, l.line_no, l.barcode, l.name, l.unit_price_fen, l.quantity "
+    "s.completed_at, s.paid_trade_no, "
+    "l.line_no, l.barcode, l.name, l.unit_price_fen, l.quantity "
     "FROM sales s LEFT JOIN sale_lines l ON l.sale_id = s.id AND l.voided = 0 "
     "WHERE s.id = ? ORDER BY l.line_no"
 )
@@ -120,6 +123,7 @@ def sale_from_rows(rows: list[sqlite3.Row]) -> Sale | None:
         created_at=head["created_at"],
         clock_synced=bool(head["clock_synced"]),
         completed_at=head["completed_at"],
+        paid_trade_no=head["paid_trade_no"],
     )
 
 
@@ -209,6 +213,19 @@ def move_now(
         f"UPDATE sales SET state = ?, updated_at = ?, completed_at = COALESCE(?, completed_at) "
         f"WHERE id = ? AND state IN ({placeholders})",
         (to.value, s.now, completed, sale_id, *(st.value for st in only_from)),
+    )
+    return changed == 1
+
+
+def mark_paid_now(
+    s: Statements, sale_id: str, trade_no: str, *, only_from: tuple[SaleState, ...]
+) -> bool:
+    """The sale is paid, now, by `trade_no`; False if it was not in one of `only_from`."""
+    placeholders = ",".join("?" * len(only_from))
+    changed = s.execute(
+        f"UPDATE sales SET state = ?, updated_at = ?, completed_at = ?, paid_trade_no = ? "
+        f"WHERE id = ? AND state IN ({placeholders})",
+        (SaleState.PAID.value, s.now, s.now, trade_no, sale_id, *(st.value for st in only_from)),
     )
     return changed == 1
 

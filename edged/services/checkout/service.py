@@ -25,6 +25,7 @@ from edged.services.checkout import views
 from edged.services.checkout.codes import PaymentCode, ProductCode, UnknownCode, classify
 from edged.services.checkout.completion import complete_sale
 from edged.services.checkout.money import yuan
+from edged.services.checkout.receipt import ReceiptRenderer
 from edged.services.checkout.sales import (
     LOAD_SALE_SQL,
     Sale,
@@ -46,7 +47,7 @@ from edged.services.payments.protocol import (
     Payments,
     Settlement,
 )
-from edged.services.printing.queue import PrintJob, PrintQueue
+from edged.services.printing.queue import RECEIPT, PrintJob, PrintQueue
 from edged.store import Statements, Store, Transaction
 from edged.store.outbox import Outbox
 from hal.device import DeviceError
@@ -110,6 +111,9 @@ class Checkout:
         self.scans_handled = 0
         self.last_view: DisplayView | None = None
         print_queue.add_listener(self)
+        print_queue.add_renderer(
+            RECEIPT, ReceiptRenderer(store, settings.shop_name, settings.order_url)
+        )
 
     def use_payments(self, payments: Payments) -> None:
         """Payments is built after checkout (it needs checkout as its SettlementSink)."""
@@ -259,8 +263,6 @@ class Checkout:
                 settlement,
                 outbox=self._outbox,
                 print_queue=self._print_queue,
-                shop_name=self._settings.shop_name,
-                order_url=self._settings.order_url,
                 clock_synced=self._store.clock.synced(),
             )
         else:

@@ -1,8 +1,11 @@
 """The durable print queue: a receipt is a row in `print_jobs` before it is paper.
 
 A job is written in the same transaction as the sale it belongs to, so a paid sale always has
-its receipt queued. The worker takes queued jobs in order, calls `printer.print()` and marks
-the job printed only after that call returned (the printer accepted the whole document).
+its receipt queued. A job carries its document, or none when a renderer for its kind lays it
+out at print time from committed facts (a receipt from its sale: that keeps the layout work
+out of the sale's durable commit). The worker takes queued jobs in order, calls
+`printer.print()` and marks the job printed only after that call returned (the printer
+accepted the whole document).
 
 Out of paper, cover open, offline or a failed write: the job stays queued, the listener (the
 checkout display) and `status()` say why, and the worker polls `paper_state()` with the one
@@ -39,7 +42,20 @@ class PrintJob:
     id: int
     sale_id: str | None
     kind: str
-    document: str
+    document: str | None
+    """The document as JSON, or None: the renderer for `kind` lays it out when it prints."""
+
+
+class UnprintableJob(Exception):
+    """A job that can never print (unreadable document, no such sale); it is marked failed."""
+
+
+class DocumentRenderer(Protocol):
+    """Lays out a job queued without a document, from facts already committed."""
+
+    async def render(self, job: PrintJob) -> PrintDocument:
+        """Raise UnprintableJob when the facts are not there; anything else is retried."""
+        ...
 
 
 class PrintListener(Protocol):
@@ -71,25 +87,32 @@ class PrintQueue:
         self._retry_max_s = retry_max_s
         self._wakeup = asyncio.Event()
         self._listeners: list[PrintListener] = []
+        self._renderers: dict[str, DocumentRenderer] = {}
         self.problem = ""
         """Why the head of the queue is not printing, or empty."""
 
     def add_listener(self, listener: PrintListener) -> None:
         self._listeners.append(listener)
 
+    def add_renderer(self, kind: str, renderer: DocumentRenderer) -> None:
+        self._renderers[kind] = renderer
+
     async def enqueue(
-        self, tx: Transaction, sale_id: str | None, kind: str, document: PrintDocument
+        self, tx: Transaction, sale_id: str | None, kind: str, document: PrintDocument | None
     ) -> int:
         """Queue a job inside the caller's transaction; call `wake()` after it committed."""
         return await tx.run(lambda s: self.enqueue_now(s, sale_id, kind, document))
 
     def enqueue_now(
-        self, s: Statements, sale_id: str | None, kind: str, document: PrintDocument
+        self, s: Statements, sale_id: str | None, kind: str, document: PrintDocument | None
     ) -> int:
-        """`enqueue` for work already running in the writer thread."""
+        """`enqueue` for work already running in the writer thread. With no document, the
+        renderer added for `kind` lays the job out when it prints."""
+        if document is None and (sale_id is None or kind not in self._renderers):
+            raise ValueError(f"a {kind} job without a document needs a sale and a renderer")
         return s.insert(
             "INSERT INTO print_jobs (sale_id, kind, document, created_at) VALUES (?, ?, ?, ?)",
-            (sale_id, kind, document.model_dump_json(), s.now),
+            (sale_id, kind, document.model_dump_json() if document else None, s.now),
         )
 
     def wake(self) -> None:
@@ -98,18 +121,20 @@ class PrintQueue:
     async def reprint(self, sale_id: str | None = None) -> int:
         """Queue a marked copy of a sale's receipt (default: the newest receipt)."""
         where, params = ("AND sale_id = ?", (sale_id,)) if sale_id else ("", ())
+        row = await self._store.fetchone(
+            f"SELECT id, sale_id, kind, document FROM print_jobs WHERE kind = ? {where} "
+            "ORDER BY id DESC LIMIT 1",
+            (RECEIPT, *params),
+        )
+        wanted = f"sale {sale_id}" if sale_id else "any sale"
+        if row is None:
+            raise ReprintError(f"no receipt to reprint for {wanted}")
+        try:
+            original = await self._document(_job(row))
+        except UnprintableJob as exc:
+            raise ReprintError(f"the receipt for {wanted} cannot be printed: {exc}") from None
         async with self._store.transaction() as tx:
-            row = await tx.fetchone(
-                f"SELECT sale_id, document FROM print_jobs WHERE kind = ? {where} "
-                "ORDER BY id DESC LIMIT 1",
-                (RECEIPT, *params),
-            )
-            if row is None:
-                wanted = f"sale {sale_id}" if sale_id else "any sale"
-                raise ReprintError(f"no receipt to reprint for {wanted}")
-            original = PrintDocument.model_validate_json(row["document"])
-            copy = _mark_copy(original)
-            job_id = await self.enqueue(tx, row["sale_id"], REPRINT, copy)
+            job_id = await self.enqueue(tx, row["sale_id"], REPRINT, _mark_copy(original))
         self.wake()
         return job_id
 
@@ -139,16 +164,25 @@ class PrintQueue:
             "SELECT id, sale_id, kind, document FROM print_jobs WHERE state = 'queued' "
             "ORDER BY id LIMIT 1"
         )
-        if row is None:
-            return None
-        return PrintJob(int(row["id"]), row["sale_id"], row["kind"], row["document"])
+        return None if row is None else _job(row)
+
+    async def _document(self, job: PrintJob) -> PrintDocument:
+        if job.document is not None:
+            try:
+                return PrintDocument.model_validate_json(job.document)
+            except ValidationError as exc:
+                raise UnprintableJob(f"unreadable document: {exc.error_count()} errors") from None
+        renderer = self._renderers.get(job.kind)
+        if renderer is None:
+            raise UnprintableJob(f"nothing lays out {job.kind} jobs")
+        return await renderer.render(job)
 
     async def _print(self, job: PrintJob) -> None:
         try:
-            document = PrintDocument.model_validate_json(job.document)
-        except ValidationError as exc:
-            await self._finish(job, "failed", f"unreadable document: {exc.error_count()} errors")
-            log.error("print job unreadable; skipped", extra={"job": job.id})
+            document = await self._document(job)
+        except UnprintableJob as exc:
+            await self._finish(job, "failed", str(exc))
+            log.error("print job cannot print; skipped", extra={"job": job.id, "why": str(exc)})
             return
         backoff = Backoff(self._retry_initial_s, self._retry_max_s)
         for listener in self._listeners:
@@ -200,6 +234,10 @@ class PrintQueue:
                 "last_error = COALESCE(?, last_error), printed_at = ? WHERE id = ?",
                 (state, error, tx.now if state == "printed" else None, job.id),
             )
+
+
+def _job(row: Any) -> PrintJob:
+    return PrintJob(int(row["id"]), row["sale_id"], row["kind"], row["document"])
 
 
 def _mark_copy(document: PrintDocument) -> PrintDocument:
