@@ -140,7 +140,7 @@ class Transaction:
         deferred work). The first hop also opens the transaction (BEGIN IMMEDIATE)."""
         return await self._hop(work, commit=False)
 
-    async def commit(self) -> None:
+    async def _commit(self) -> None:
         """Run what is still deferred and COMMIT (fsynced), in one hop; no hop if nothing
         was ever written."""
         if self.begun or self._deferred:
@@ -261,7 +261,7 @@ class Store:
             tx = Transaction(self._writer, rfc3339(self.clock.now()))
             try:
                 yield tx
-                await tx.commit()
+                await tx._commit()
             except BaseException:
                 # A cancelled hop still runs in the writer thread (maybe BEGIN with it), so
                 # the rollback is queued behind it, shielded, whatever `begun` says yet.
