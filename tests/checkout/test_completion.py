@@ -74,6 +74,8 @@ async def test_micropay_success_completes_everything_in_one_commit(
     assert got["sale"] == ("paid", 750)
     assert got["stock"] == {WATER: 118, COLA: 95}
     assert got["jobs"] == [("receipt", "queued")]
+    paid_by = await kiosk.store.fetchone("SELECT paid_trade_no FROM sales WHERE id = ?", (sale_id,))
+    assert paid_by is not None and paid_by[0] == trade_no, "the sale names the trade that paid it"
     [txn] = got["txn"]  # type: ignore[misc]
     assert txn["type"] == "txn.completed"
     body = txn["body"]
@@ -222,3 +224,26 @@ async def test_sale_left_paying_without_a_payment_goes_back_to_the_basket(
 
 async def _phase(kiosk: Kiosk, phase: Phase) -> bool:
     return kiosk.checkout.phase is phase
+
+
+async def test_a_sale_becomes_paid_only_with_the_trade_that_paid_it(
+    make_kiosk: KioskFactory,
+) -> None:
+    from edged.services.checkout.sales import SaleState, move_now
+
+    kiosk = await make_kiosk(printing=False)
+    sale_id = await basket_of_three(kiosk)
+    with pytest.raises(ValueError, match="paid by exactly one trade"):
+        async with kiosk.store.transaction() as tx:
+            await tx.run(
+                lambda s: move_now(s, sale_id, SaleState.PAID, only_from=(SaleState.BASKET,))
+            )
+    with pytest.raises(ValueError, match="paid by exactly one trade"):
+        async with kiosk.store.transaction() as tx:
+            await tx.run(
+                lambda s: move_now(
+                    s, sale_id, SaleState.CANCELLED, only_from=(SaleState.BASKET,), paid_by="t1"
+                )
+            )
+    row = await kiosk.store.fetchone("SELECT state, paid_trade_no FROM sales")
+    assert row is not None and tuple(row) == ("basket", None)

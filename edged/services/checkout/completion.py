@@ -16,7 +16,7 @@ from edged.services.checkout.sales import (
     OPEN_STATES,
     Sale,
     SaleState,
-    mark_paid_now,
+    move_now,
     sale_from_rows,
 )
 from edged.services.payments.protocol import Settlement
@@ -59,7 +59,7 @@ def complete_sale(
             f"sale {sale.id} totals {sale.total_fen} fen"
         )
     _check_payment_row(s, settlement)
-    mark_paid_now(s, sale.id, settlement.trade_no, only_from=OPEN_STATES)
+    move_now(s, sale.id, SaleState.PAID, only_from=OPEN_STATES, paid_by=settlement.trade_no)
     s.executemany(
         "UPDATE stock SET quantity = quantity - ?, version = version + 1 WHERE barcode = ?",
         [(line.quantity, line.barcode) for line in sale.lines],

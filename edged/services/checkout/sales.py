@@ -204,28 +204,24 @@ async def move(
 
 
 def move_now(
-    s: Statements, sale_id: str, to: SaleState, *, only_from: tuple[SaleState, ...]
+    s: Statements,
+    sale_id: str,
+    to: SaleState,
+    *,
+    only_from: tuple[SaleState, ...],
+    paid_by: str | None = None,
 ) -> bool:
-    """`move` for work already running in the writer thread."""
+    """`move` for work already running in the writer thread. A sale becomes PAID only with
+    the trade that paid it (`paid_by`), which its receipt will show."""
+    if (to is SaleState.PAID) != (paid_by is not None):
+        raise ValueError("a sale is paid by exactly one trade, named when it becomes PAID")
     placeholders = ",".join("?" * len(only_from))
     completed = s.now if to is SaleState.PAID else None
     changed = s.execute(
-        f"UPDATE sales SET state = ?, updated_at = ?, completed_at = COALESCE(?, completed_at) "
+        f"UPDATE sales SET state = ?, updated_at = ?, completed_at = COALESCE(?, completed_at), "
+        f"paid_trade_no = COALESCE(?, paid_trade_no) "
         f"WHERE id = ? AND state IN ({placeholders})",
-        (to.value, s.now, completed, sale_id, *(st.value for st in only_from)),
-    )
-    return changed == 1
-
-
-def mark_paid_now(
-    s: Statements, sale_id: str, trade_no: str, *, only_from: tuple[SaleState, ...]
-) -> bool:
-    """The sale is paid, now, by `trade_no`; False if it was not in one of `only_from`."""
-    placeholders = ",".join("?" * len(only_from))
-    changed = s.execute(
-        f"UPDATE sales SET state = ?, updated_at = ?, completed_at = ?, paid_trade_no = ? "
-        f"WHERE id = ? AND state IN ({placeholders})",
-        (SaleState.PAID.value, s.now, s.now, trade_no, sale_id, *(st.value for st in only_from)),
+        (to.value, s.now, completed, paid_by, sale_id, *(st.value for st in only_from)),
     )
     return changed == 1
 
