@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edged.contract.envelope import first_problem
 from edged.contract.topics import Downlink, Uplink
@@ -170,6 +170,79 @@ class TxnBody(Body):
     clock_synced: bool
 
 
+# -- downlink: cmd/stock; uplink: evt/stock ----------------------------------------------
+
+Barcode = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[!-~]+$")]
+"""As printed under the bars; the kiosk checks EAN/UPC check digits before it uses one."""
+ProductName = Annotated[str, Field(min_length=1, max_length=64)]
+StockCount = Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000, strict=True)]
+
+
+class StockItem(Body):
+    """One product's change. Fields left out stay as they are; a new product needs `name` and
+    `price_fen`. `quantity` sets the count (after a stock take), `delta` adds to it (a
+    delivery, or a negative write-off); not both."""
+
+    barcode: Barcode
+    name: ProductName | None = None
+    price_fen: Fen | None = None
+    active: bool | None = None
+    quantity: Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)] | None = None
+    delta: StockCount | None = None
+
+    @model_validator(mode="after")
+    def _one_count_and_some_change(self) -> StockItem:
+        if self.quantity is not None and self.delta is not None:
+            raise ValueError("give quantity or delta, not both")
+        if all(
+            value is None
+            for value in (self.name, self.price_fen, self.active, self.quantity, self.delta)
+        ):
+            raise ValueError("an item must change something")
+        return self
+
+
+class StockUpdate(Body):
+    """`stock.update`: prices, names and stock from the backend, signed and versioned.
+
+    `version` grows with every update the backend makes; a product already at this version or
+    a newer one keeps what it has (the item is reported `stale`), so updates delivered out of
+    order never roll a price back. Any invalid item rejects the whole message unchanged.
+    """
+
+    version: int = Field(ge=1, le=2**53, strict=True)
+    items: list[StockItem] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _each_product_once(self) -> StockUpdate:
+        barcodes = [item.barcode for item in self.items]
+        if len(set(barcodes)) != len(barcodes):
+            raise ValueError("a barcode appears twice")
+        return self
+
+
+class StockLevel(Body):
+    barcode: Barcode
+    name: ProductName
+    price_fen: Fen
+    active: bool
+    quantity: StockCount
+    version: int = Field(ge=0, strict=True)
+    """The `stock.update` version this product's record now reflects."""
+
+
+class StockApplied(Body):
+    """`stock.applied`: the outcome of one `stock.update`, committed with its changes."""
+
+    update_id: str = Field(min_length=8, max_length=64)
+    """The `id` of the `stock.update` envelope."""
+    version: int = Field(ge=1, strict=True)
+    applied: list[StockLevel] = Field(max_length=1000)
+    """The products it changed, as they now stand."""
+    stale: list[Barcode] = Field(max_length=1000)
+    """Products it named that were already at this version or newer, left as they were."""
+
+
 class OrderStatus(StrEnum):
     RECEIVED = "received"
     PRINTED = "printed"
@@ -221,6 +294,8 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "pay.result": (Downlink.PAY, PayResult, PayResult.__doc__ or ""),
     "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
     "order.status": (Uplink.ORDER, OrderBody, OrderBody.__doc__ or ""),
+    "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
+    "stock.applied": (Uplink.STOCK, StockApplied, StockApplied.__doc__ or ""),
     "health.report": (Uplink.HEALTH, HealthBody, HealthBody.__doc__ or ""),
 }
 """Envelope `type` -> (topic kind, body model, what it means). The AsyncAPI source of truth."""

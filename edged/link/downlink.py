@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -101,6 +102,12 @@ class DownlinkRejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class DownlinkRegistry(Protocol):
+    """What a service sees of the router while it starts: where to hand its commands."""
+
+    def register(self, kind: Downlink, handler: Handler) -> None: ...
 
 
 class HandlerRejected(Exception):

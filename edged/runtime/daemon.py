@@ -172,10 +172,12 @@ class Daemon:
             self.outbox,
             self.devices,
             self.control,
+            self.downlink,
             sales_allowed=lambda: maintenance.sales_allowed,
         )
         self.on_scan(self.checkout.checkout.handle_scan)
         self.add_status("checkout", self.checkout.checkout.status)
+        self.add_status("stock_updates", self.checkout.stock_updates.status)
         self.on_close(self.checkout.checkout.close)
         self.payments = await build_payments(
             cfg,

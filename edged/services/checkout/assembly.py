@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edged.config.models import DaemonConfig
+from edged.contract.topics import Downlink
 from edged.control.server import ControlServer
+from edged.link.downlink import DownlinkRegistry
 from edged.runtime.supervisor import Role, Supervisor
 from edged.services.checkout.catalog import Catalog
 from edged.services.checkout.control import register_commands
 from edged.services.checkout.service import Checkout, CheckoutSettings
+from edged.services.checkout.stock_updates import StockUpdates
 from edged.services.printing.queue import PrintQueue
 from edged.store import Store
 from edged.store.outbox import Outbox
@@ -28,6 +31,7 @@ class CheckoutParts:
     checkout: Checkout
     print_queue: PrintQueue
     catalog: Catalog
+    stock_updates: StockUpdates
 
     def start(self, supervisor: Supervisor) -> None:
         # Both restart with backoff: a printer fault or a failed payments recovery (link
@@ -42,6 +46,7 @@ async def build_checkout(
     outbox: Outbox,
     devices: Devices,
     control: ControlServer,
+    downlink: DownlinkRegistry,
     sales_allowed: Callable[[], bool],
 ) -> CheckoutParts:
     catalog = Catalog(store)
@@ -62,4 +67,6 @@ async def build_checkout(
     )
     await checkout.resume()
     register_commands(control, checkout, print_queue, devices.scanner, devices.camera)
-    return CheckoutParts(checkout, print_queue, catalog)
+    stock_updates = StockUpdates(outbox)
+    downlink.register(Downlink.STOCK, stock_updates.handle_downlink)
+    return CheckoutParts(checkout, print_queue, catalog, stock_updates)

@@ -1,8 +1,8 @@
 """The catalog: products and prices live in the store; a CSV seeds an empty catalog.
 
 The seed is only for a kiosk with no catalog yet (the development default, a first boot);
-once products exist, prices change through the store (later: signed `cmd/stock` updates),
-never by re-reading a file that may be stale.
+once products exist, prices and stock change through signed `cmd/stock` updates
+(stock_updates.py), never by re-reading a file that may be stale.
 """
 
 from __future__ import annotations

@@ -148,30 +148,31 @@ def create_sale(s: Statements, clock_synced: bool) -> str:
     return sale_id
 
 
-def add_product(s: Statements, sale_id: str, barcode: str) -> bool:
-    """Add one of the catalog's product to the sale at its current price; False if the
-    catalog has no such active product. Scanning it again adds one to its line.
+def add_product(s: Statements, sale_id: str, barcode: str) -> int | None:
+    """Add one of the catalog's product to the sale at its current price; the number of the
+    line it went on, or None if the catalog has no such active product. Scanning it again
+    adds one to its line, unless the price changed since: then it starts a line of its own.
 
     Name and price are copied from the catalog inside this transaction, so the line holds
     exactly the price that was committed when the shopper scanned.
     """
-    bumped = s.execute(
+    bumped = s.fetchone(
         "UPDATE sale_lines SET quantity = quantity + 1 WHERE sale_id = ? AND barcode = ? "
         "AND voided = 0 AND quantity < ? AND unit_price_fen = "
-        "(SELECT price_fen FROM products WHERE barcode = ? AND active = 1)",
+        "(SELECT price_fen FROM products WHERE barcode = ? AND active = 1) RETURNING line_no",
         (sale_id, barcode, MAX_QUANTITY, barcode),
     )
-    if not bumped:
-        added = s.execute(
-            "INSERT INTO sale_lines (sale_id, line_no, barcode, name, unit_price_fen, quantity) "
-            "SELECT ?, (SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?), "
-            "barcode, name, price_fen, 1 FROM products WHERE barcode = ? AND active = 1",
-            (sale_id, sale_id, barcode),
-        )
-        if not added:
-            return False
+    line = bumped or s.fetchone(
+        "INSERT INTO sale_lines (sale_id, line_no, barcode, name, unit_price_fen, quantity) "
+        "SELECT ?, (SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?), "
+        "barcode, name, price_fen, 1 FROM products WHERE barcode = ? AND active = 1 "
+        "RETURNING line_no",
+        (sale_id, sale_id, barcode),
+    )
+    if line is None:
+        return None
     _retotal_now(s, sale_id)
-    return True
+    return int(line[0])
 
 
 async def set_quantity(tx: Transaction, sale_id: str, line_no: int, quantity: int) -> bool:

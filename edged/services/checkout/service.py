@@ -343,20 +343,22 @@ class Checkout:
             self._check_new_sale_allowed()
         synced = self._store.clock.synced()
 
-        def add(s: Statements) -> Sale:
+        def add(s: Statements) -> tuple[Sale, int]:
             sale_id = sale.id if sale else create_sale(s, synced)
-            if not add_product(s, sale_id, code.key):
+            line_no = add_product(s, sale_id, code.key)
+            if line_no is None:
                 raise CheckoutError(M.PRODUCT_NOT_FOUND)  # rolls back a just-opened sale too
             added = sale_from_rows(s.fetchall(LOAD_SALE_SQL, (sale_id,)))
             assert added is not None
             self._check_limit(added.total_fen)  # over the limit: rolled back, not shown
-            return added
+            return added, line_no
 
         async with self._store.transaction() as tx:
             adding = tx.defer(add)  # rides on the COMMIT: a scan is one hop to the writer
-        updated = adding.result()
+        updated, line_no = adding.result()
         self._enter(Phase.BASKET, updated)
-        line = next(line for line in updated.lines if line.barcode == code.key)
+        line = updated.line(line_no)
+        assert line is not None
         await self._show(views.basket(updated, headline=f"{line.name} {yuan(line.unit_price_fen)}"))
 
     async def _unknown(self, code: UnknownCode) -> None:

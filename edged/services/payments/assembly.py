@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from edged.config.models import DaemonConfig
 from edged.contract.topics import Downlink
+from edged.link.downlink import DownlinkRegistry
 from edged.runtime.supervisor import Role, Supervisor
 from edged.services.payments.protocol import Payments, SettlementSink
 from edged.services.payments.sealing import load_seal_public_key
@@ -23,10 +24,6 @@ from edged.store.outbox import Outbox
 
 class CheckoutSide(SettlementSink, Protocol):
     def use_payments(self, payments: Payments) -> None: ...
-
-
-class DownlinkRegistry(Protocol):
-    def register(self, kind: Downlink, handler: Any) -> None: ...
 
 
 async def build_payments(
