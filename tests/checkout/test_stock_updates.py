@@ -6,16 +6,27 @@ signature, expiry and replay checks (tests/e2e/test_stock_over_mqtt.py goes thro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edged.contract.envelope import Envelope, make_envelope
+from edged.contract.topics import DeviceTopics
 from edged.link.downlink import HandlerRejected
+from edged.runtime.clock import SystemClock
 from edged.services.checkout import messages as M
+from edged.services.checkout.catalog import Catalog
 from edged.services.checkout.stock_updates import StockUpdates
+from edged.store import Store
+from edged.store.outbox import Outbox
 from tests.checkout.conftest import COLA, WATER, Kiosk, KioskFactory
 
 NEW_PRODUCT = "4006381333931"
@@ -198,3 +209,46 @@ async def test_a_bad_update_is_refused_whole_and_changes_nothing(
     assert await catalog(kiosk) == before
     assert await reports(kiosk) == []
     assert (await updates.status())["refused"] == 1
+
+
+near_items = st.fixed_dictionaries(
+    {"barcode": st.one_of(st.sampled_from([WATER, COLA, NEW_PRODUCT, "69012341"]), st.text())},
+    optional={
+        "name": st.one_of(st.text(max_size=70), st.none(), st.integers()),
+        "price_fen": st.one_of(st.integers(), st.floats(), st.text(max_size=4), st.booleans()),
+        "active": st.one_of(st.booleans(), st.integers(), st.none()),
+        "quantity": st.one_of(st.integers(), st.floats()),
+        "delta": st.one_of(st.integers(), st.floats()),
+    },
+)
+near_updates = st.fixed_dictionaries(
+    {
+        "version": st.one_of(st.integers(), st.floats(), st.text(max_size=3)),
+        "items": st.lists(near_items, max_size=4),
+    }
+)
+
+
+@given(body=near_updates)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_junk_updates_are_refused_or_applied_never_crash(
+    tmp_path: Path, body: dict[str, Any]
+) -> None:
+    asyncio.run(_deliver(tmp_path / uuid.uuid4().hex, body))
+
+
+async def _deliver(folder: Path, body: dict[str, Any]) -> None:
+    store = await Store.open(folder / "edged.db", SystemClock())
+    try:
+        await Catalog(store).seed_if_empty(None)
+        updates = StockUpdates(Outbox(store, DeviceTopics("site", "kiosk-1")))
+        envelope = stock_update(1, {"barcode": WATER, "price_fen": 1})
+        with contextlib.suppress(HandlerRejected):
+            async with store.transaction() as tx:
+                await updates.handle_downlink(envelope.model_copy(update={"body": body}), tx, None)
+        rows = await store.fetchall("SELECT price_fen, typeof(price_fen) FROM products")
+        assert all(r[1] == "integer" and r[0] >= 0 for r in rows), "money stays integer fen"
+    finally:
+        await store.close()
