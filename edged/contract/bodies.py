@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edged.contract.envelope import first_problem
+from edged.contract.envelope import Envelope, first_problem
 from edged.contract.topics import Downlink, Uplink
 
 TradeNo = Annotated[str, Field(min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -311,6 +311,17 @@ def parse_body(model: type[B], body: Any) -> B:
         raise BodyError(first_problem(exc, "body")) from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise BodyError(f"invalid body: {type(exc).__name__}") from None
+
+
+def envelope_body(envelope: Envelope, type_name: str, model: type[B]) -> B:
+    """The body of a downlink that must be of `type_name`; raises BodyError, saying
+    `unexpected type ...` or `malformed body: ...`, when it is not."""
+    if envelope.type != type_name:
+        raise BodyError(f"unexpected type {envelope.type!r}")
+    try:
+        return parse_body(model, envelope.body)
+    except BodyError as exc:
+        raise BodyError(f"malformed body: {exc}") from None
 
 
 def dump_body(body: Body) -> dict[str, Any]:

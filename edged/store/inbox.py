@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from edged.contract.envelope import Envelope
-from edged.store.database import Statements, Store, Transaction
+from edged.store.database import Statements, Store
 
 
 class Inbox:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def claim(self, tx: Transaction, envelope: Envelope, topic: str) -> bool:
-        """Record the id; False means it was seen before and must have no second effect."""
-        return await tx.run(lambda s: self.claim_now(s, envelope, topic))
-
     def claim_now(self, s: Statements, envelope: Envelope, topic: str) -> bool:
-        """`claim` for work already running in the writer thread, e.g. deferred work."""
+        """Record the id, in the writer thread (the link defers it onto the handler's hop);
+        False means it was seen before and must have no second effect."""
         changed = s.execute(
             "INSERT OR IGNORE INTO inbox (msg_id, topic, type, received_at) VALUES (?, ?, ?, ?)",
             (envelope.id, topic, envelope.type, s.now),

@@ -19,7 +19,7 @@ from edged.contract.bodies import (
     StockLevel,
     StockUpdate,
     dump_body,
-    parse_body,
+    envelope_body,
 )
 from edged.contract.envelope import Envelope
 from edged.contract.topics import Uplink
@@ -49,12 +49,10 @@ class StockUpdates:
         self.counts: Counter[str] = Counter()
 
     async def handle_downlink(self, envelope: Envelope, tx: Transaction, address: Any) -> None:
-        if envelope.type != STOCK_UPDATE:
-            self._refuse(envelope, f"unexpected type {envelope.type!r}")
         try:
-            update = parse_body(StockUpdate, envelope.body)
+            update = envelope_body(envelope, STOCK_UPDATE, StockUpdate)
         except BodyError as exc:
-            self._refuse(envelope, f"malformed body: {exc}")
+            self._refuse(envelope, str(exc))
         keys: list[str] = []
         for item in update.items:
             code = classify(item.barcode)

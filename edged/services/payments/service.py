@@ -32,7 +32,7 @@ from edged.contract.bodies import (
     QueryRequest,
     ReverseRequest,
     dump_body,
-    parse_body,
+    envelope_body,
 )
 from edged.contract.envelope import Envelope, parse_rfc3339, rfc3339
 from edged.contract.ids import new_id
@@ -255,12 +255,10 @@ class PaymentsService:
         The link has checked signature, expiry, replay and addressing; this checks that the
         result is for a trade on record, for exactly its amount. A rejection has no effect.
         """
-        if envelope.type != RESULT_TYPE:
-            self._reject(envelope, f"unexpected type {envelope.type!r}")
         try:
-            result = parse_body(PayResult, envelope.body)
+            result = envelope_body(envelope, RESULT_TYPE, PayResult)
         except BodyError as exc:
-            self._reject(envelope, f"malformed body: {exc}")
+            self._reject(envelope, str(exc))
         now = self._store.clock.now()
 
         def check_and_apply(s: Statements) -> None:
