@@ -39,13 +39,27 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary data folder and print its path"
     )
+    parser.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        type=_address,
+        default=None,
+        help="use this running MQTT broker instead of starting the embedded one",
+    )
     parser.set_defaults(handler=handle)
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
 
 
 def handle(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="edged-demo-"))
     try:
-        return asyncio.run(_run(workdir))
+        return asyncio.run(_run(workdir, args.broker))
     except DemoFailed as exc:
         print(f"\nedged demo FAILED: {exc}", file=sys.stderr)
         log = workdir / "daemon.log"
@@ -60,28 +74,30 @@ def handle(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _run(workdir: Path) -> int:
+async def _run(workdir: Path, external: tuple[str, int] | None) -> int:
     from edged.cloudsim.scenarios import Settings
     from edged.cloudsim.server import CloudSim
     from edged.link.embedded_broker import EmbeddedBroker
 
     started = time.monotonic()
-    broker = EmbeddedBroker("127.0.0.1", 0)
-    host, port = await broker.start()
+    broker = EmbeddedBroker("127.0.0.1", 0) if external is None else None
+    host, port = external if broker is None else await broker.start()
     data = workdir / "data"
     settings = Settings(user_paying_s=USER_PAYING_S)
-    sim = CloudSim(host, port, data / "cloudsim", settings, mqtt5=False)
+    mqtt5 = external is not None  # the embedded broker speaks MQTT 3.1.1 only
+    sim = CloudSim(host, port, data / "cloudsim", settings, mqtt5=mqtt5)
     daemon: asyncio.subprocess.Process | None = None
     try:
         await asyncio.to_thread(sim.start)
-        config = _write_config(workdir, data, host, port)
+        config = _write_config(workdir, data, host, port, mqtt5)
         with (workdir / "daemon.log").open("wb") as log:
             daemon = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "edged", "run", "--config", str(config),
                 stdout=asyncio.subprocess.PIPE, stderr=log, cwd=workdir,
             )  # fmt: skip
         echo = asyncio.create_task(_echo_display(daemon))
-        print(f"edged demo: embedded broker on {host}:{port}, simulated cloud, daemon pid "
+        where = "embedded broker" if broker is not None else "broker"
+        print(f"edged demo: {where} on {host}:{port}, simulated cloud, daemon pid "
               f"{daemon.pid}, data in {data}")  # fmt: skip
         socket_path = data / "edged.sock"
         await _wait_ready(socket_path, daemon)
@@ -102,10 +118,11 @@ async def _run(workdir: Path) -> int:
                 daemon.kill()
                 await daemon.wait()
         await asyncio.to_thread(sim.stop)
-        await broker.stop()
+        if broker is not None:
+            await broker.stop()
 
 
-def _write_config(workdir: Path, data: Path, host: str, port: int) -> Path:
+def _write_config(workdir: Path, data: Path, host: str, port: int, mqtt5: bool) -> Path:
     path = workdir / "edged.toml"
     path.write_text(
         f"""# written by `edged demo`
@@ -116,7 +133,7 @@ data_dir = "{data}"
 mode = "external"
 host = "{host}"
 port = {port}
-protocol = "mqtt311"
+protocol = "{"mqtt5" if mqtt5 else "mqtt311"}"
 
 [payments]
 query_interval_s = 1
@@ -127,6 +144,9 @@ echo = true
 
 [cloud]
 mode = "simulated"
+
+[health]
+interval_s = 1
 """,
         encoding="utf-8",
     )

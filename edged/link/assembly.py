@@ -7,17 +7,17 @@ the daemon is seen here only through the small `LinkHost` protocol.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any, Protocol
 
 from edged import __version__
 from edged.config import DaemonConfig
+from edged.contract.bodies import HealthBody
 from edged.contract.signing import load_public_keys
 from edged.contract.topics import DeviceTopics
 from edged.link.birth import BirthInfo
 from edged.link.downlink import DownlinkRouter, DownlinkVerifier
 from edged.link.embedded_broker import EmbeddedBroker
-from edged.link.health import HealthReporter
+from edged.link.health import HealthReporter, health_body
 from edged.link.service import Link
 from edged.link.settings import client_settings
 from edged.runtime.clock import Clock
@@ -47,8 +47,12 @@ class LinkHost(Protocol):
     def on_close(self, closer: Closer) -> None: ...
 
 
-async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
-    """Start the broker when embedded, then the link as a core task; returns its router."""
+async def start_link(
+    host: LinkHost, sales_allowed: Callable[[], bool]
+) -> tuple[DownlinkRouter, Link]:
+    """Start the broker when embedded, then the link as a core task; returns its router.
+
+    `sales_allowed` is the store's verdict, reported in each health report."""
     cfg = host.config
     address = (cfg.broker.host, cfg.broker.port)
     if cfg.broker.mode == "embedded":
@@ -76,15 +80,16 @@ async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
     host.supervisor.start("link", link.run, Role.CORE)
     host.add_status("link", link.status)
 
-    async def health_body() -> dict[str, Any]:
-        return {
-            "link": await link.status(),
-            "tasks": [asdict(t) for t in host.supervisor.health()],
-            "devices": device_statuses(host),
-            "db_bytes": host.store.size_bytes(),
-        }
+    async def collect() -> HealthBody:
+        return health_body(
+            link_status=await link.status(),
+            store=host.store,
+            sales_allowed=sales_allowed(),
+            devices=_statuses(host),
+            tasks=host.supervisor.health(),
+        )
 
-    health = HealthReporter(host.store, host.outbox, cfg.health.interval_s, health_body)
+    health = HealthReporter(host.store, host.outbox, cfg.health.interval_s, collect)
     host.supervisor.start("health", health.run, Role.DEVICE)
     return router, link
 
@@ -96,7 +101,3 @@ def _statuses(host: LinkHost) -> list[DeviceStatus]:
 
 def capabilities(host: LinkHost) -> list[str]:
     return sorted({str(status.kind) for status in _statuses(host)})
-
-
-def device_statuses(host: LinkHost) -> list[dict[str, Any]]:
-    return [asdict(status) for status in _statuses(host)]

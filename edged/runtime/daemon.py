@@ -152,7 +152,7 @@ class Daemon:
         maintenance = StoreMaintenance(self.store, self.outbox, cfg.store, cfg.link.retention_hours)
         self.supervisor.start("store", maintenance.run, Role.CORE)
         self.add_status("store", maintenance.status)
-        self.downlink, self.link = await start_link(self)
+        self.downlink, self.link = await start_link(self, lambda: maintenance.sales_allowed)
         await start_beside_daemon(
             cfg, self.link.settings.host, self.link.settings.port, self.on_close
         )

@@ -144,11 +144,13 @@ class Outbox:
             s.after.append(partial(listener, int(rule.priority)))
         return envelope
 
-    async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:
-        """Drop this device's undelivered rows of `kind`: a new snapshot replaces stale ones."""
+    async def supersede_pending(self, tx: Transaction, kind: Uplink, type: str) -> int:
+        """Drop this device's undelivered rows of `kind` and `type`: a new snapshot replaces
+        stale ones, never a different message on the same topic (a boot record)."""
         return await tx.execute(
-            "DELETE FROM outbox WHERE delivered_at IS NULL AND topic = ?",
-            (self._topics.uplink(kind),),
+            "DELETE FROM outbox WHERE delivered_at IS NULL AND topic = ? "
+            "AND json_extract(CAST(payload AS TEXT), '$.type') = ?",
+            (self._topics.uplink(kind), type),
         )
 
     async def pending(
