@@ -81,7 +81,7 @@ async def _run(workdir: Path, external: tuple[str, int] | None) -> int:
 
     started = time.monotonic()
     broker = EmbeddedBroker("127.0.0.1", 0) if external is None else None
-    host, port = external if broker is None else await broker.start()
+    host, port = await broker.start() if broker is not None else (external or ("", 0))
     data = workdir / "data"
     settings = Settings(user_paying_s=USER_PAYING_S)
     mqtt5 = external is not None  # the embedded broker speaks MQTT 3.1.1 only
