@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from typing import Any
 
 from edged.cli.common import EXIT_CONFIG, add_config_option, load_or_report
 
+log = logging.getLogger("edged.config")
+
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("run", help="run the daemon")
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "run",
+        help="run the daemon (what the systemd unit starts)",
+        description=(
+            "Run the daemon in the foreground. The config is checked first, files and keys "
+            "included; a config that cannot work exits 2 before the daemon says READY. With "
+            "no --config it runs the development default: simulated devices, a local broker "
+            "and a simulated cloud, data in ./var."
+        ),
+    )
     add_config_option(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from edged.config.usable import start_notes
     from edged.runtime.daemon import Daemon
     from edged.runtime.logs import configure_logging
 
     configure_logging()
-    config = load_or_report(args.config)
+    config = load_or_report(args.config, usable=True)
     if config is None:
         return EXIT_CONFIG
+    for note in start_notes(config):
+        log.warning("config note", extra={"note": note})
     return asyncio.run(Daemon(config).run())

@@ -109,12 +109,22 @@ DeliveredCallback = Callable[[int, str | None], None]
 
 
 def tls_context(tls: TlsSettings) -> ssl.SSLContext:
-    """TLS 1.2 or newer, the broker verified against `ca_file`, our certificate when given."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
+    """TLS 1.2 or newer, the broker verified against `ca_file`, our certificate when given.
+
+    A file that vanished or broke since the config was checked is a LinkConfigError that
+    names it, not a bare FileNotFoundError."""
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise LinkConfigError(f"broker.tls.ca_file {tls.ca_file}: {exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = tls.check_hostname
     if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            files = ", ".join(f for f in (tls.cert_file, tls.key_file) if f)
+            raise LinkConfigError(f"broker.tls.cert_file/key_file {files}: {exc}") from None
     return context
 
 

@@ -27,7 +27,7 @@ def client_settings(
         host=host,
         port=port,
         client_id=broker.client_id or f"edged-{device.site}-{device.id}",
-        mqtt5=broker.protocol == "mqtt5" and broker.mode == "external",
+        mqtt5=broker.protocol != "mqtt311" and broker.mode == "external",
         keepalive_s=broker.keepalive_s,
         session_expiry_s=broker.session_expiry_s,
         inflight_window=link.inflight_window,
