@@ -28,8 +28,8 @@ def register(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from edged.app.daemon import Daemon
     from edged.config.usable import start_notes
-    from edged.runtime.daemon import Daemon
     from edged.runtime.logs import configure_logging
 
     configure_logging()
