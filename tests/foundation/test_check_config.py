@@ -15,9 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "config").glob("*.toml"))
 
 
-def check_config(
-    path: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edged", "check-config", str(path)],
         capture_output=True,
