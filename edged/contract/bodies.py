@@ -321,6 +321,8 @@ class DeviceState(Body):
     version: str = Field(min_length=1, max_length=64)
     config_version: int = Field(ge=0, strict=True)
     capabilities: list[str] = Field(max_length=16)
+    broker: str = Field(max_length=300)
+    """The broker endpoint (host:port) this connection goes to."""
 
 
 B = TypeVar("B", bound=Body)
