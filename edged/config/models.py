@@ -89,6 +89,16 @@ class Broker(Section):
             raise ValueError("allow_plain_tcp is false, so [broker.tls] with ca_file is required")
         if self.mode == "embedded" and self.endpoints:
             raise ValueError('endpoints are for an external broker; set mode = "external"')
+        if self.mode == "embedded" and self.protocol == "mqtt5":
+            raise ValueError(
+                'protocol: "mqtt5" cannot work with the embedded broker, which speaks MQTT '
+                '3.1.1 only: set protocol = "mqtt311" or leave it out'
+            )
+        if self.mode == "embedded" and self.tls is not None:
+            raise ValueError(
+                "tls: the embedded broker listens on loopback without TLS; remove [broker.tls] "
+                'or set mode = "external"'
+            )
         return self
 
     def endpoint_list(self) -> list[BrokerEndpoint]:
