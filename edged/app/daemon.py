@@ -155,7 +155,11 @@ class Daemon:
         self.add_status("store", maintenance.status)
         self.downlink, self.link = await start_link(self, lambda: maintenance.sales_allowed)
         await start_beside_daemon(
-            cfg, self.link.settings.host, self.link.settings.port, self.on_close
+            cfg,
+            self.link.settings.host,
+            self.link.settings.port,
+            self.on_close,
+            mqtt5=self.link.settings.mqtt5,
         )
 
         self.devices = build_devices(

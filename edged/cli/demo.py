@@ -84,7 +84,7 @@ async def _run(workdir: Path, external: tuple[str, int] | None) -> int:
     host, port = await broker.start() if broker is not None else (external or ("", 0))
     data = workdir / "data"
     settings = Settings(user_paying_s=USER_PAYING_S)
-    mqtt5 = external is not None  # the embedded broker speaks MQTT 3.1.1 only
+    mqtt5 = broker is None or broker.mqtt5  # amqtt, the fallback, speaks 3.1.1 only
     sim = CloudSim(host, port, data / "cloudsim", settings, mqtt5=mqtt5)
     daemon: asyncio.subprocess.Process | None = None
     try:

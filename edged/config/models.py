@@ -72,8 +72,11 @@ class Broker(Section):
     """External broker, several addresses (cluster nodes): tried in this order, the link stays
     on the one that works. Empty: the one endpoint `host`:`port`."""
     protocol: Literal["mqtt5", "mqtt311"] | None = None
-    """Unset: MQTT 5, falling back to 3.1.1 when the broker lacks it; the embedded broker
-    speaks 3.1.1 only."""
+    """Unset: MQTT 5, falling back to 3.1.1 when the broker lacks it (the embedded broker
+    speaks 5 when it is Mosquitto, 3.1.1 when it is amqtt)."""
+    embedded_server: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    """The development broker of `mode = "embedded"`: Mosquitto when installed, else amqtt
+    (the `demo` extra)."""
     keepalive_s: int = Field(30, ge=5, le=3600)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     client_id: str | None = None
@@ -89,10 +92,10 @@ class Broker(Section):
             raise ValueError("allow_plain_tcp is false, so [broker.tls] with ca_file is required")
         if self.mode == "embedded" and self.endpoints:
             raise ValueError('endpoints are for an external broker; set mode = "external"')
-        if self.mode == "embedded" and self.protocol == "mqtt5":
+        if self.mode == "embedded" and self.protocol == "mqtt5" and self.embedded_server == "amqtt":
             raise ValueError(
-                'protocol: "mqtt5" cannot work with the embedded broker, which speaks MQTT '
-                '3.1.1 only: set protocol = "mqtt311" or leave it out'
+                'protocol: "mqtt5" cannot work with embedded_server = "amqtt", which speaks '
+                'MQTT 3.1.1 only: set protocol = "mqtt311", or use Mosquitto'
             )
         if self.mode == "embedded" and self.tls is not None:
             raise ValueError(

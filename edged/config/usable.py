@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edged.config.models import DaemonConfig, TlsFiles
 from edged.config.problems import Problem
+from edged.runtime.dev_broker import choose_server, missing_server_reason
 
 Readable = Callable[[Path], bool]
 
@@ -29,6 +30,25 @@ def usability_problems(config: DaemonConfig, *, user: str | None = None) -> list
     broker = config.broker
     if broker.tls is not None:
         problems += _tls_problems(broker.tls, readable, user)
+    if broker.mode == "embedded":
+        server = choose_server(broker.embedded_server)
+        if server is None:
+            problems.append(
+                Problem(
+                    "broker.mode",
+                    '"embedded" needs a development broker, but '
+                    f"{missing_server_reason(broker.embedded_server)}",
+                )
+            )
+        elif server == "amqtt" and broker.protocol == "mqtt5":
+            problems.append(
+                Problem(
+                    "broker.protocol",
+                    '"mqtt5" with the embedded broker needs Mosquitto, which is not installed '
+                    "(the fallback, amqtt, speaks MQTT 3.1.1 only): install mosquitto, or set "
+                    'protocol = "mqtt311", or leave protocol out',
+                )
+            )
     for key, path in _other_files(config):
         problems += _file_problems(key, path, readable, user)
     return problems

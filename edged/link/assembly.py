@@ -55,10 +55,12 @@ async def start_link(
     `sales_allowed` is the store's verdict, reported in each health report."""
     cfg = host.config
     embedded: tuple[str, int] | None = None
+    speaks_mqtt5 = True
     if cfg.broker.mode == "embedded":
-        broker = EmbeddedBroker(cfg.broker.host, cfg.broker.port)
+        broker = EmbeddedBroker(cfg.broker.host, cfg.broker.port, cfg.broker.embedded_server)
         embedded = await broker.start()
         host.on_close(broker.stop)
+        speaks_mqtt5 = broker.mqtt5
     addresses = endpoints(cfg.broker, embedded)
     verifier = DownlinkVerifier(
         host.topics,
@@ -69,7 +71,14 @@ async def start_link(
     )
     router = DownlinkRouter(host.topics, host.store, host.inbox, verifier)
     link = Link(
-        client_settings(cfg.broker, cfg.link, cfg.device, addresses[0].host, addresses[0].port),
+        client_settings(
+            cfg.broker,
+            cfg.link,
+            cfg.device,
+            addresses[0].host,
+            addresses[0].port,
+            broker_speaks_mqtt5=speaks_mqtt5,
+        ),
         topics=host.topics,
         store=host.store,
         outbox=host.outbox,

@@ -91,8 +91,8 @@ BROKEN: dict[str, tuple[Case, str]] = {
         "store: shed_telemetry_at_pct (97) is above stop_sales_at_pct (95)",
     ),
     "mqtt5-on-the-embedded-broker": (
-        text('[broker]\nmode = "embedded"\nprotocol = "mqtt5"\n'),
-        'broker: protocol: "mqtt5" cannot work with the embedded broker',
+        text('[broker]\nmode = "embedded"\nembedded_server = "amqtt"\nprotocol = "mqtt5"\n'),
+        'broker: protocol: "mqtt5" cannot work with embedded_server = "amqtt"',
     ),
     "section-without-driver": (
         text('[printer]\nhost = "10.0.0.5"\n'),

@@ -103,8 +103,9 @@ async def test_a_failure_inside_paho_is_noticed_and_the_link_reconnects(
 
 
 async def test_mqtt5_falls_back_to_311_against_the_embedded_broker(tmp_path: Path) -> None:
-    broker = EmbeddedBroker("127.0.0.1", 0)
+    broker = EmbeddedBroker("127.0.0.1", 0, wanted="amqtt")
     host, port = await broker.start()
+    assert not broker.mqtt5
     try:
         async with link_parts(
             tmp_path, plain_settings(port, host=host, mqtt5=True, connack_timeout_s=1.0)
@@ -173,9 +174,19 @@ async def test_a_health_report_never_supersedes_the_boot_record_on_its_topic(
         ]
 
 
-def test_daemon_with_no_broker_config_runs_the_embedded_broker(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("server", "protocol"), [("auto", "mqtt5"), ("amqtt", "mqtt311")], ids=["mosquitto", "amqtt"]
+)
+def test_daemon_with_no_broker_config_runs_the_embedded_broker(
+    tmp_path: Path, server: str, protocol: str
+) -> None:
+    """Where Mosquitto is installed (as here) the development broker is Mosquitto, MQTT 5;
+    amqtt, the fallback, speaks 3.1.1."""
     config = tmp_path / "dev.toml"
-    config.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    config.write_text(
+        f'[paths]\ndata_dir = "{tmp_path / "data"}"\n[broker]\nembedded_server = "{server}"\n',
+        encoding="utf-8",
+    )
     daemon = DaemonProcess(config, tmp_path / "run")
     try:
         daemon.start()
@@ -186,7 +197,7 @@ def test_daemon_with_no_broker_config_runs_the_embedded_broker(tmp_path: Path) -
                 break
             asyncio.run(asyncio.sleep(0.05))
         assert link["connected"] and link["subscribed"]
-        assert link["protocol"] == "mqtt311"
+        assert link["protocol"] == protocol
         assert link["broker"].startswith("127.0.0.1:") and not link["broker"].endswith(":0")
         code, _ = daemon.terminate()
         assert code == 0
