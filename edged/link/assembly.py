@@ -20,7 +20,7 @@ from edged.link.downlink import DownlinkRouter, DownlinkVerifier
 from edged.link.embedded_broker import EmbeddedBroker
 from edged.link.health import HealthReporter
 from edged.link.service import Link
-from edged.link.settings import client_settings
+from edged.link.settings import client_settings, endpoints
 from edged.runtime.clock import Clock
 from edged.runtime.supervisor import Role, Supervisor
 from edged.store.database import Store
@@ -48,11 +48,12 @@ async def start_link(
     add_status: Callable[[str, StatusProvider], None],
 ) -> tuple[DownlinkRouter, Link]:
     """Start the broker when embedded, then the link as a core task; returns its router."""
-    address = (cfg.broker.host, cfg.broker.port)
+    embedded: tuple[str, int] | None = None
     if cfg.broker.mode == "embedded":
         broker = EmbeddedBroker(cfg.broker.host, cfg.broker.port)
-        address = await broker.start()
+        embedded = await broker.start()
         on_close(broker.stop)
+    addresses = endpoints(cfg.broker, embedded)
     verifier = DownlinkVerifier(
         topics,
         load_public_keys(cfg.security.trusted_keys),
@@ -62,7 +63,7 @@ async def start_link(
     )
     router = DownlinkRouter(topics, store, inbox, verifier)
     link = Link(
-        client_settings(cfg.broker, cfg.link, cfg.device, *address),
+        client_settings(cfg.broker, cfg.link, cfg.device, addresses[0].host, addresses[0].port),
         topics=topics,
         store=store,
         outbox=outbox,
@@ -70,6 +71,8 @@ async def start_link(
         birth=lambda: BirthInfo(boot_id, __version__, capabilities(device_statuses())),
         reconnect_min_s=cfg.link.reconnect_min_s,
         reconnect_max_s=cfg.link.reconnect_max_s,
+        endpoints=addresses,
+        stable_after_s=cfg.link.reconnect_stable_s,
     )
     supervisor.start("link", link.run, Role.CORE)
     add_status("link", link.status)
