@@ -17,6 +17,7 @@ from hal.config import (
     NoCamera,
     PiCamera,
     PrinterConfig,
+    ReleaseConfig,
     ScannerConfig,
     SerialPrinter,
     SerialScanner,
@@ -30,6 +31,7 @@ from hal.config import (
 from hal.device import DeviceStatus
 from hal.display.protocol import Display
 from hal.printer.protocol import Printer
+from hal.release.protocol import ReleaseDevice
 from hal.scanner.protocol import CodeReader
 
 
@@ -39,10 +41,11 @@ class Devices:
     camera: CodeReader | None
     printer: Printer
     display: Display
+    release: ReleaseDevice | None = None
 
     def statuses(self) -> list[DeviceStatus]:
         """Every configured device's health, as status pages and `evt/health` report it."""
-        found = [self.scanner, self.camera, self.printer, self.display]
+        found = [self.scanner, self.camera, self.printer, self.display, self.release]
         return [device.status() for device in found if device is not None]
 
 
@@ -134,16 +137,25 @@ def build_display(config: DisplayConfig) -> Display:
     return SerialPoleDisplay(config)
 
 
+def build_release(config: ReleaseConfig) -> ReleaseDevice | None:
+    """The door or slot locks; None when the device releases nothing (a kiosk)."""
+    from hal.release.build import build_release_device
+
+    return build_release_device(config)
+
+
 def build_devices(
     scanner: ScannerConfig,
     camera: CameraConfig,
     printer: PrinterConfig,
     display: DisplayConfig,
     data_dir: Path,
+    release: ReleaseConfig | None = None,
 ) -> Devices:
     return Devices(
         scanner=build_scanner(scanner),
         camera=build_camera(camera),
         printer=build_printer(printer, data_dir),
         display=build_display(display),
+        release=None if release is None else build_release(release),
     )
