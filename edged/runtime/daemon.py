@@ -33,6 +33,7 @@ from edged.services.checkout.assembly import CheckoutParts, build_checkout
 from edged.services.payments.assembly import build_payments
 from edged.services.payments.keys import with_backend_keys
 from edged.services.payments.service import PaymentsService
+from edged.services.release import setup as release
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
@@ -158,7 +159,7 @@ class Daemon:
         )
 
         self.devices = build_devices(
-            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir
+            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir, cfg.release
         )
         self.on_close(self.devices.printer.close)
         self.on_close(self.devices.display.close)
@@ -179,6 +180,10 @@ class Daemon:
         self.add_status("checkout", self.checkout.checkout.status)
         self.add_status("stock_updates", self.checkout.stock_updates.status)
         self.on_close(self.checkout.checkout.close)
+        releases = await release.setup(
+            cfg, self.store, self.outbox, self.control, self.supervisor, self.add_status,
+            self.on_close, device=self.devices.release, display=self.devices.display,
+        )  # fmt: skip
         self.payments = await build_payments(
             cfg,
             self.store,
@@ -187,6 +192,7 @@ class Daemon:
             self.downlink,
             self.supervisor,
             self.add_status,
+            sink=None if releases is None else releases.wrap(self.checkout.checkout),
         )
         self.checkout.start(self.supervisor)
 

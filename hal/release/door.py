@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from hal.device import DeviceError, DeviceKind, DeviceStatus
 from hal.release.parts import DoorSensor, Relay
@@ -36,6 +37,7 @@ class RelayDoor:
         self._failure: DeviceError | None = None
         self._wake = asyncio.Event()
         self._detail = "not started"
+        self._left_open: set[int] = set()
 
     @property
     def slots(self) -> int:
@@ -58,11 +60,14 @@ class RelayDoor:
             detail = str(self._failure)
         elif present and not self._running:
             detail = self._detail
+        elif self._left_open:
+            ok = False
+            detail = "left open: slot " + ", ".join(str(slot) for slot in sorted(self._left_open))
         return DeviceStatus(DeviceKind.RELEASE, self.driver, present=present, ok=ok, detail=detail)
 
     # -- running --------------------------------------------------------------------------
 
-    async def run(self, emit: DoorEventSink) -> None:
+    async def run(self, emit: DoorEventSink, ready: Callable[[], None] | None = None) -> None:
         self._failure = None
         try:
             await self.relay.open()  # every channel off: nothing stays unlocked after a crash
@@ -72,6 +77,8 @@ class RelayDoor:
                     self._door[slot] = await self.sensor.read(slot)
             self._running = True
             self._detail = "running"
+            if ready is not None:
+                ready()
             watcher = (
                 asyncio.create_task(self.sensor.watch(self._sensor_changed))
                 if self.sensor is not None
@@ -124,6 +131,10 @@ class RelayDoor:
         self._changed[slot].set()
 
     def _post(self, slot: int, kind: DoorEventKind) -> None:
+        if kind is DoorEventKind.LEFT_OPEN:
+            self._left_open.add(slot)
+        elif kind is DoorEventKind.CLOSED:
+            self._left_open.discard(slot)
         self._events.put_nowait(DoorEvent(slot, kind, time.monotonic()))
         self._wake.set()
 

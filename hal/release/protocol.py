@@ -52,10 +52,10 @@ class ReleaseDevice(Protocol):
 
     def status(self) -> DeviceStatus: ...
 
-    async def run(self, emit: DoorEventSink) -> None:
+    async def run(self, emit: DoorEventSink, ready: Callable[[], None] | None = None) -> None:
         """Watch the door sensors until cancelled, awaiting `emit` for each event. Starting
-        de-energises every lock: a relay left on by a crash never stays on. Raise DeviceError
-        when the device fails."""
+        de-energises every lock (a relay left on by a crash never stays on), then calls
+        `ready`: from then on `release()` works. Raise DeviceError when the device fails."""
         ...
 
     async def release(self, slot: int, *, open_within_s: float, left_open_s: float) -> None:

@@ -122,10 +122,13 @@ async def test_a_door_left_open_raises_the_alarm_once_then_reports_the_close(
     sensor.set_door(1, True)
     assert await running.next() == (1, DoorEventKind.OPENED)
     assert await running.next() == (1, DoorEventKind.LEFT_OPEN)
+    status = running.device.status()
+    assert (status.ok, status.detail) == (False, "left open: slot 1")  # health shows the alarm
     await asyncio.sleep(0.3)
     assert running.events.empty()  # one alarm, not one per interval
     sensor.set_door(1, False)
     assert await running.next() == (1, DoorEventKind.CLOSED)
+    assert running.device.status().ok
 
 
 async def test_one_release_at_a_time_per_slot_and_only_real_slots(

@@ -34,14 +34,16 @@ async def build_payments(
     downlink: DownlinkRegistry,
     supervisor: Supervisor,
     add_status: Callable[[str, Callable[[], Awaitable[dict[str, Any]]]], None],
+    sink: SettlementSink | None = None,
 ) -> PaymentsService:
+    """`sink` wraps checkout when more must commit with a paid sale (a vending release)."""
     seal = config.security.backend_seal_key
     payments = PaymentsService(
         store,
         outbox,
         config.payments,
         load_seal_public_key(seal) if seal else None,
-        sink=checkout,
+        sink=sink or checkout,
     )
     await payments.start()
     checkout.use_payments(payments)
