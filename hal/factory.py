@@ -32,6 +32,7 @@ from hal.device import DeviceStatus
 from hal.display.protocol import Display
 from hal.printer.protocol import Printer
 from hal.release.protocol import ReleaseDevice
+from hal.retry import REOPEN_INITIAL_S, REOPEN_MAXIMUM_S, BackoffFactory
 from hal.scanner.protocol import CodeReader
 
 
@@ -49,7 +50,7 @@ class Devices:
         return [device.status() for device in found if device is not None]
 
 
-def build_scanner(config: ScannerConfig) -> CodeReader:
+def build_scanner(config: ScannerConfig, backoff: BackoffFactory) -> CodeReader:
     if isinstance(config, SimScanner):
         from hal.scanner.sim import SimulatedScanner
 
@@ -57,11 +58,11 @@ def build_scanner(config: ScannerConfig) -> CodeReader:
     if isinstance(config, EvdevScanner):
         from hal.scanner.evdev_hid import EvdevScannerDriver
 
-        return EvdevScannerDriver(config)
+        return EvdevScannerDriver(config, backoff=backoff(REOPEN_INITIAL_S, REOPEN_MAXIMUM_S))
     if isinstance(config, SerialScanner):
         from hal.scanner.serial_port import SerialScannerDriver
 
-        return SerialScannerDriver(config)
+        return SerialScannerDriver(config, backoff=backoff(REOPEN_INITIAL_S, REOPEN_MAXIMUM_S))
     raise ValueError(f"unknown scanner driver {config.driver!r}")
 
 
@@ -150,10 +151,13 @@ def build_devices(
     printer: PrinterConfig,
     display: DisplayConfig,
     data_dir: Path,
+    *,
+    backoff: BackoffFactory,
     release: ReleaseConfig | None = None,
 ) -> Devices:
+    """`backoff` is edged's one backoff helper (`edged.runtime.backoff.Backoff`), injected."""
     return Devices(
-        scanner=build_scanner(scanner),
+        scanner=build_scanner(scanner, backoff),
         camera=build_camera(camera),
         printer=build_printer(printer, data_dir),
         display=build_display(display),
