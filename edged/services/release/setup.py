@@ -12,9 +12,7 @@ from edged.services.release.service import ReleaseService, ReleaseSettings
 from edged.store import Store
 from edged.store.outbox import Outbox
 from hal.display.protocol import Display
-from hal.release.door import RelayDoor
 from hal.release.protocol import ReleaseDevice
-from hal.release.sim import SimulatedDoorSensor
 
 
 async def setup(
@@ -55,6 +53,9 @@ async def setup(
 
 def register_commands(control: ControlServer, device: ReleaseDevice) -> None:
     async def sim_door(args: dict[str, Any]) -> dict[str, Any]:
+        from hal.release.door import RelayDoor
+        from hal.release.sim import SimulatedDoorSensor
+
         sensor = device.sensor if isinstance(device, RelayDoor) else None
         if not isinstance(sensor, SimulatedDoorSensor):
             raise CommandError('sim.door needs a simulated door sensor ([release.sensor] "sim")')
