@@ -1,38 +1,28 @@
-"""Builds the release service for the composition root: `setup(...)` returns it, or None when
-the device is not a vending counter or has no release device."""
+"""The release part for the composition root: `setup(ctx, ...)` returns the service, or None
+when the device is not a vending counter or has no release device."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from edged.config.models import DaemonConfig
 from edged.control.server import CommandError, ControlServer
 from edged.runtime.supervisor import Role
+from edged.services.part import PartContext
 from edged.services.release.service import ReleaseService, ReleaseSettings
-from edged.store import Store
-from edged.store.outbox import Outbox
 from hal.display.protocol import Display
 from hal.release.protocol import ReleaseDevice
 
 
 async def setup(
-    config: DaemonConfig,
-    store: Store,
-    outbox: Outbox,
-    control: ControlServer,
-    supervisor: Any,
-    add_status: Any,
-    on_close: Any,
-    *,
-    device: ReleaseDevice | None,
-    display: Display,
+    ctx: PartContext, *, device: ReleaseDevice | None, display: Display
 ) -> ReleaseService | None:
-    if device is None or config.device.kind != "vending":
+    """The release part of a vending counter; None on a kiosk or without a release device."""
+    if device is None or ctx.config.device.kind != "vending":
         return None
-    vending = config.vending
+    vending = ctx.config.vending
     service = ReleaseService(
-        store,
-        outbox,
+        ctx.store,
+        ctx.outbox,
         device,
         display,
         ReleaseSettings(
@@ -42,12 +32,12 @@ async def setup(
             restart_window_s=vending.restart_window_s,
         ),
     )
-    on_close(device.close)
+    ctx.on_close(device.close)
     # A device task: an unplugged relay board is restarted with backoff, never stops the
     # daemon; paid releases wait for it (within the restart window) or are refunded.
-    supervisor.start("release", service.run, Role.DEVICE)
-    add_status("release", service.status)
-    register_commands(control, device)
+    ctx.supervisor.start("release", service.run, Role.DEVICE)
+    ctx.add_status("release", service.status)
+    register_commands(ctx.control, device)
     return service
 
 
