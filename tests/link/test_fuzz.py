@@ -36,7 +36,7 @@ REFUSAL = re.compile(
     r"oversized: \d+ bytes > 1024"
     r"|malformed JSON: (JSONDecodeError|UnicodeDecodeError|nested \d+ deep > 32"
     r"|number of \d+ characters > 32|number out of range: \S+|duplicate key '.*'"
-    r"|non-finite number \w+|invalid UTF-16: a lone surrogate escape)"
+    r"|non-finite number -?\w+|invalid UTF-16: a lone surrogate escape)"
     r"|malformed: envelope is not a JSON object|malformed: [a-z_]+(\.\w+)*: \S.*"
 )
 json_values = st.recursive(
