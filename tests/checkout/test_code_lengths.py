@@ -24,10 +24,13 @@ P = ProductSymbology
 
 
 def expected(code: str) -> Classified:
-    """The rule, written out: GS1 lengths need their check digit, WeChat Pay is 18 digits
-    starting 10-15, Alipay 16-24 digits starting 25-30, any other 16+ digits is nobody's
-    payment code, and every other length is a plain product code (shop codes, GTIN-14)."""
+    """The rule, written out: more than 256 characters is never read, GS1 lengths need their
+    check digit, WeChat Pay is 18 digits starting 10-15, Alipay 16-24 digits starting 25-30,
+    any other 16+ digits is nobody's payment code, and every other length is a plain product
+    code (shop codes, GTIN-14)."""
     n, prefix = len(code), int(code[:2]) if len(code) >= 2 else -1
+    if n > 256:
+        return UnknownCode("code too long")
     if n == 18 and 10 <= prefix <= 15:
         return PaymentCode(PaymentMethod.WECHAT, code)
     if 16 <= n <= 24 and 25 <= prefix <= 30:
@@ -74,16 +77,20 @@ EXAMPLES = [
     ("30" + "0" * 22, PaymentCode(PaymentMethod.ALIPAY, "30" + "0" * 22)),  # 24, highest
     ("25" + "0" * 23, UnknownCode("unsupported payment code")),  # 25 digits
     ("1" * 30, UnknownCode("unsupported payment code")),
+    ("1" * 256, UnknownCode("unsupported payment code")),  # the longest scan kept
+    ("1" * 257, UnknownCode("code too long")),
 ]
 
 
 def test_the_examples_cover_every_length_from_1_to_25() -> None:
     lengths = {len(code) for code, _ in EXAMPLES}
     assert set(range(1, 26)) - lengths == {3, 4, 5, 20, 21, 22, 23}
-    assert 30 in lengths
+    assert {30, 256, 257} <= lengths
 
 
-@pytest.mark.parametrize(("code", "result"), EXAMPLES, ids=[c for c, _ in EXAMPLES])
+@pytest.mark.parametrize(
+    ("code", "result"), EXAMPLES, ids=[f"{len(c)}:{c[:24]}" for c, _ in EXAMPLES]
+)
 def test_explicit_examples(code: str, result: Classified) -> None:
     assert classify(code) == result
     assert classify(f"  {code}\r\n") == result  # scanners add a suffix; it is not the code
