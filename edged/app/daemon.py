@@ -151,6 +151,7 @@ class Daemon:
         await boot.record_start()
         self.on_close(boot.record_stop)
         maintenance = StoreMaintenance(self.store, self.outbox, cfg.store, cfg.link.retention_hours)
+        self.maintenance = maintenance  # the link's health report says the store alarm
         self.supervisor.start("store", maintenance.run, Role.CORE)
         self.add_status("store", maintenance.status)
         self.downlink, self.link = await start_link(self)

@@ -24,6 +24,7 @@ from edged.runtime.clock import Clock
 from edged.runtime.supervisor import Role, Supervisor
 from edged.store.database import Store
 from edged.store.inbox import Inbox
+from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
 from hal.device import DeviceStatus
 from hal.factory import Devices
@@ -76,15 +77,26 @@ async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
     host.supervisor.start("link", link.run, Role.CORE)
     host.add_status("link", link.status)
 
+    maintenance: StoreMaintenance | None = getattr(host, "maintenance", None)
+
     async def health_body() -> dict[str, Any]:
-        return {
+        body = {
             "link": await link.status(),
             "tasks": [asdict(t) for t in host.supervisor.health()],
             "devices": device_statuses(host),
             "db_bytes": host.store.size_bytes(),
         }
+        if maintenance is not None:
+            body["sales_allowed"] = maintenance.sales_allowed
+            body["store_alarm"] = maintenance.alarm
+            body["disk_free_bytes"] = maintenance.disk_free_bytes()
+        return body
 
-    health = HealthReporter(host.store, host.outbox, cfg.health.interval_s, health_body)
+    health = HealthReporter(
+        host.store, host.outbox, cfg.health.interval_s, health_body, link.publish_direct
+    )
+    if maintenance is not None:
+        maintenance.on_change(lambda _alarm: health.wake())  # says why at once
     host.supervisor.start("health", health.run, Role.DEVICE)
     return router, link
 
