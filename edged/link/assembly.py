@@ -19,7 +19,7 @@ from edged.link.downlink import DownlinkRouter, DownlinkVerifier
 from edged.link.embedded_broker import EmbeddedBroker
 from edged.link.health import HealthReporter
 from edged.link.service import Link
-from edged.link.settings import client_settings
+from edged.link.settings import client_settings, endpoints
 from edged.runtime.clock import Clock
 from edged.runtime.supervisor import Role, Supervisor
 from edged.store.database import Store
@@ -51,11 +51,12 @@ class LinkHost(Protocol):
 async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
     """Start the broker when embedded, then the link as a core task; returns its router."""
     cfg = host.config
-    address = (cfg.broker.host, cfg.broker.port)
+    embedded: tuple[str, int] | None = None
     if cfg.broker.mode == "embedded":
         broker = EmbeddedBroker(cfg.broker.host, cfg.broker.port)
-        address = await broker.start()
+        embedded = await broker.start()
         host.on_close(broker.stop)
+    addresses = endpoints(cfg.broker, embedded)
     verifier = DownlinkVerifier(
         host.topics,
         load_public_keys(cfg.security.trusted_keys),
@@ -65,7 +66,7 @@ async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
     )
     router = DownlinkRouter(host.topics, host.store, host.inbox, verifier)
     link = Link(
-        client_settings(cfg.broker, cfg.link, cfg.device, *address),
+        client_settings(cfg.broker, cfg.link, cfg.device, addresses[0].host, addresses[0].port),
         topics=host.topics,
         store=host.store,
         outbox=host.outbox,
@@ -73,6 +74,8 @@ async def start_link(host: LinkHost) -> tuple[DownlinkRouter, Link]:
         birth=lambda: BirthInfo(host.boot_id, __version__, capabilities(host)),
         reconnect_min_s=cfg.link.reconnect_min_s,
         reconnect_max_s=cfg.link.reconnect_max_s,
+        endpoints=addresses,
+        stable_after_s=cfg.link.reconnect_stable_s,
     )
     host.supervisor.start("link", link.run, Role.CORE)
     host.add_status("link", link.status)
