@@ -25,6 +25,7 @@ from edged.runtime.clock import Clock
 from edged.runtime.supervisor import Role, Supervisor
 from edged.store.database import Store
 from edged.store.inbox import Inbox
+from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
 from hal.device import DeviceStatus
 
@@ -46,11 +47,11 @@ async def start_link(
     device_statuses: DeviceStatuses,
     on_close: Callable[[Closer], None],
     add_status: Callable[[str, StatusProvider], None],
-    sales_allowed: Callable[[], bool],
+    maintenance: StoreMaintenance | None = None,
 ) -> tuple[DownlinkRouter, Link]:
     """Start the broker when embedded, then the link as a core task; returns its router.
 
-    `sales_allowed` is the store's verdict, reported in each health report."""
+    `maintenance` gives each health report the store's verdict (sales allowed, alarm)."""
     embedded: tuple[str, int] | None = None
     speaks_mqtt5 = True
     if cfg.broker.mode == "embedded":
@@ -93,12 +94,16 @@ async def start_link(
         return health_body(
             link_status=await link.status(),
             store=store,
-            sales_allowed=sales_allowed(),
+            maintenance=maintenance,
             devices=device_statuses(),
             tasks=supervisor.health(),
         )
 
-    health = HealthReporter(store, outbox, cfg.health.interval_s, collect)
+    health = HealthReporter(
+        store, outbox, cfg.health.interval_s, collect, direct=link.publish_direct
+    )
+    if maintenance is not None:
+        maintenance.on_change(lambda _alarm: health.wake())  # says why at once
     supervisor.start("health", health.run, Role.DEVICE)
     return router, link
 

@@ -4,6 +4,11 @@ Going through the outbox (not a direct publish) keeps one path to the broker; on
 newest undelivered report is kept, so an offline week does not queue 20,000 stale reports,
 and the store sheds these first when it runs out of room. The body is a `HealthBody`, the
 model the AsyncAPI file documents.
+
+The one exception: when the disk is too full for the outbox to take the report, it goes
+straight to the broker at QoS 0 (`direct`), if connected, so operations hear why the kiosk
+stopped selling. `wake()` sends a report now (the store alarm changed), not at the next
+interval.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 from edged.contract.bodies import HealthBody, HealthBroker, HealthDevice, HealthTask, dump_body
 from edged.contract.topics import Uplink
 from edged.runtime.supervisor import TaskHealth
-from edged.store.database import Store
+from edged.store.database import Store, StoreUnwritable
+from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
 from hal.device import DeviceStatus
 
@@ -26,6 +32,8 @@ HEALTH_TYPE = "health.report"
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 
 Collect = Callable[[], Awaitable[HealthBody]]
+Direct = Callable[[Uplink, str, dict[str, Any]], bool]
+"""(kind, type, body) -> published: a QoS 0 publish that bypasses the store."""
 
 
 def cpu_temperature_c(zone: Path = THERMAL_ZONE) -> float | None:
@@ -34,9 +42,11 @@ def cpu_temperature_c(zone: Path = THERMAL_ZONE) -> float | None:
     return None
 
 
-def disk_free_bytes(path: Path) -> int:
+def _disk_free_bytes(store: Store, maintenance: StoreMaintenance | None) -> int:
     with suppress(OSError):
-        return int(shutil.disk_usage(path).free)
+        if maintenance is not None:
+            return int(maintenance.disk_free_bytes())
+        return int(shutil.disk_usage(store.path.parent).free)
     return 0
 
 
@@ -44,7 +54,7 @@ def health_body(
     *,
     link_status: dict[str, Any],
     store: Store,
-    sales_allowed: bool,
+    maintenance: StoreMaintenance | None,
     devices: Iterable[DeviceStatus],
     tasks: Iterable[TaskHealth],
 ) -> HealthBody:
@@ -62,10 +72,11 @@ def health_body(
         ],
         queue_depth=int(link_status["queue_depth"]),
         oldest_unsent_age_s=float(link_status["oldest_undelivered_age_s"]),
-        disk_free_bytes=disk_free_bytes(store.path.parent),
+        disk_free_bytes=_disk_free_bytes(store, maintenance),
         db_bytes=store.size_bytes(),
         temperature_c=cpu_temperature_c(),
-        sales_allowed=sales_allowed,
+        sales_allowed=maintenance.sales_allowed if maintenance is not None else True,
+        store_alarm=maintenance.alarm[:200] if maintenance is not None else "",
         broker=HealthBroker(
             connected=bool(link_status["connected"]),
             address=str(link_status["broker"]),
@@ -88,19 +99,40 @@ def health_body(
 
 
 class HealthReporter:
-    def __init__(self, store: Store, outbox: Outbox, interval_s: float, collect: Collect) -> None:
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        interval_s: float,
+        collect: Collect,
+        direct: Direct | None = None,
+    ) -> None:
         self._store = store
         self._outbox = outbox
         self._interval_s = interval_s
         self._collect = collect
+        self._direct = direct
+        self._wake = asyncio.Event()
+        self.direct_reports = 0
+
+    def wake(self) -> None:
+        """Report now, not at the next interval."""
+        self._wake.set()
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval_s)
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self._interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
             await self.report()
 
     async def report(self) -> None:
         body = dump_body(await self._collect())
-        async with self._store.transaction() as tx:
-            await self._outbox.supersede_pending(tx, Uplink.HEALTH, HEALTH_TYPE)
-            await self._outbox.add(tx, Uplink.HEALTH, HEALTH_TYPE, body)
+        try:
+            async with self._store.transaction() as tx:
+                await self._outbox.supersede_pending(tx, Uplink.HEALTH, HEALTH_TYPE)
+                await self._outbox.add(tx, Uplink.HEALTH, HEALTH_TYPE, body)
+        except StoreUnwritable:
+            if self._direct is not None and self._direct(Uplink.HEALTH, HEALTH_TYPE, body):
+                self.direct_reports += 1

@@ -130,7 +130,7 @@ async def test_health_reports_supersede_each_other_in_the_outbox(
             return health_body(
                 link_status=await parts.link.status(),
                 store=parts.store,
-                sales_allowed=True,
+                maintenance=None,
                 devices=[],
                 tasks=[],
             )
@@ -159,7 +159,7 @@ async def test_a_health_report_never_supersedes_the_boot_record_on_its_topic(
             return health_body(
                 link_status=await parts.link.status(),
                 store=parts.store,
-                sales_allowed=True,
+                maintenance=None,
                 devices=[],
                 tasks=[],
             )
