@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
+# The installer test debootstraps a Bookworm root; the unit tests run systemd-analyze.
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The interop matrix forms a three-node RabbitMQ cluster (MQTT plugin) on loopback.
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -26,10 +26,17 @@ def _add_drain(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "drain", help="outbox drain rate vs raw paho-mqtt QoS 1 publish rate"
     )
-    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=100_000,
+        help="messages published each way (default: 100000)",
+    )
     parser.add_argument("--window", type=int, default=None, help="in-flight window")
     parser.add_argument("--host", default=None, help="broker (default: start a mosquitto)")
-    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument(
+        "--port", type=int, default=1883, help="the Mosquitto port on 127.0.0.1 (default: 1883)"
+    )
     parser.set_defaults(handler=_drain)
 
 
@@ -56,8 +63,10 @@ def _add_checkout(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "checkout", help="scan -> committed cart line p99, and durable sale commit p99"
     )
-    parser.add_argument("--sales", type=int, default=400)
-    parser.add_argument("--scans-per-sale", type=int, default=5)
+    parser.add_argument("--sales", type=int, default=400, help="sales to ring up (default: 400)")
+    parser.add_argument(
+        "--scans-per-sale", type=int, default=5, help="items scanned per sale (default: 5)"
+    )
     parser.add_argument(
         "--dir", type=Path, default=None, help="where the on-disk store goes (default: $TMPDIR)"
     )
@@ -101,7 +110,9 @@ def _add_decode(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "decode", help="median ms per 640x480 frame for zxing-cpp and pyzbar (hit, miss, Chinese)"
     )
-    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument(
+        "--frames", type=int, default=200, help="frames decoded per case (default: 200)"
+    )
     parser.set_defaults(handler=_decode)
 
 

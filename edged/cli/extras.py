@@ -20,7 +20,16 @@ def register(commands: Any) -> None:
         ),
     )
     parser.add_argument("file", type=Path, help="the TOML config file")
-    parser.add_argument("--apt", action="store_true", help="print Debian packages instead")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--apt", action="store_true", help="print Debian packages instead")
+    what.add_argument(
+        "--unit",
+        action="store_true",
+        help="print a systemd drop-in allowing exactly the configured devices",
+    )
+    what.add_argument(
+        "--groups", action="store_true", help="print the device groups the service user needs"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -34,6 +43,10 @@ def handle(args: argparse.Namespace) -> int:
     if args.apt:
         for package in found.apt:
             print(package)
+    elif args.unit:
+        print(found.unit_dropin(), end="")
+    elif args.groups:
+        print(",".join(found.groups))
     else:
         print(",".join(found.extras))
     return 0

@@ -23,7 +23,9 @@ def register(commands: Any) -> None:
         ("camera", "the simulated camera decodes CODE (e.g. a payment code)"),
     ):
         sub = devices.add_parser(device, help=help_text)
-        sub.add_argument("code", metavar="CODE")
+        sub.add_argument(
+            "code", metavar="CODE", help="the text the code carries, e.g. 6901028075831"
+        )
         add_config_option(sub)
         sub.set_defaults(handler=handle_sim, control_command=f"sim.{device}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,20 @@ def test_a_bad_environment_override_names_the_key_and_the_variable() -> None:
     assert err.value.problems[0].startswith(
         "environment EDGED_LINK__INFLIGHT_WINDOW: link.inflight_window: "
     )
+
+
+def test_development_toml_is_exactly_what_runs_with_no_file() -> None:
+    written_out = load_config(REPO / "config/development.toml", {})
+    assert written_out == load_config(None, {})
+
+
+def test_the_readme_scans_a_code_the_demo_catalog_has() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    catalog = (REPO / "edged/defaults/catalog.csv").read_text(encoding="utf-8")
+    codes = re.findall(r"edged sim scan (\d{8,14})", readme)
+    assert codes, "the README shows a scan"
+    barcodes = {line.split(",")[0] for line in catalog.splitlines()[1:]}
+    assert set(codes) <= barcodes
 
 
 def test_no_file_means_the_development_default() -> None:

@@ -199,7 +199,8 @@ def test_daemon_with_no_broker_config_runs_the_embedded_broker(
         assert link["connected"] and link["subscribed"]
         assert link["protocol"] == protocol
         assert link["broker"].startswith("127.0.0.1:") and not link["broker"].endswith(":0")
-        code, _ = daemon.terminate()
+        code, stop_s = daemon.terminate()
         assert code == 0
+        assert stop_s <= 2.0, f"SIGTERM -> exit took {stop_s:.2f} s with {server}"
     finally:
         daemon.kill()
