@@ -179,4 +179,42 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout, _add_decode]
+def _add_herd(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "herd", help="N daemon processes on one mosquitto, the broker restarted under them"
+    )
+    parser.add_argument("--daemons", type=int, default=50)
+    parser.add_argument("--down-s", type=float, default=5.0, help="how long the broker is down")
+    parser.add_argument("--reconnect-min-s", type=float, default=0.5)
+    parser.add_argument("--reconnect-max-s", type=float, default=60.0)
+    parser.set_defaults(handler=_herd)
+
+
+def _herd(args: argparse.Namespace) -> int:
+    from edged.app.herd_bench import run_herd
+
+    if args.daemons < 1 or args.down_s < 0:
+        print("edged bench herd: --daemons must be at least 1 and --down-s not negative")
+        return 2
+    r = run_herd(args.daemons, args.down_s, args.reconnect_min_s, args.reconnect_max_s)
+    print(
+        f"daemons: {r.daemons}  broker down: {r.down_s:g} s  reconnect back-off: full jitter "
+        f"{r.reconnect_min_s:g}..{r.reconnect_max_s:g} s"
+    )
+    print(
+        f"resident memory of the daemons: {r.rss_mb:,.0f} MB ({r.rss_mb / r.daemons:.0f} MB each)"
+    )
+    print(f"reconnected: {r.reconnected}/{r.daemons}")
+    print(
+        f"reconnect spread: {r.spread_s:.2f} s first to last; "
+        f"the last {r.last_after_start_s:.2f} s after the broker was back"
+    )
+    print(f"connection attempts in any one second (daemons' logs): at most {r.max_attempts_per_s}")
+    print(
+        f"connects in any one second: at most {r.max_connects_per_s} (daemons' logs), "
+        f"{r.broker_max_connects_per_s} (broker's log, per wall-clock second)"
+    )
+    return 0
+
+
+BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout, _add_decode, _add_herd]

@@ -195,6 +195,7 @@ class Outbox:
         """Mark a batch delivered in one transaction (one fsync for the whole batch)."""
         if not seqs:
             return
+
         def mark(s: Statements) -> None:
             for start in range(0, len(seqs), MARK_CHUNK):
                 chunk = seqs[start : start + MARK_CHUNK]
