@@ -194,10 +194,16 @@ def _add_herd(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "herd", help="N daemon processes on one mosquitto, the broker restarted under them"
     )
-    parser.add_argument("--daemons", type=int, default=50)
+    parser.add_argument(
+        "--daemons", type=int, default=50, help="daemon processes to start (default: 50)"
+    )
     parser.add_argument("--down-s", type=float, default=5.0, help="how long the broker is down")
-    parser.add_argument("--reconnect-min-s", type=float, default=0.5)
-    parser.add_argument("--reconnect-max-s", type=float, default=60.0)
+    parser.add_argument(
+        "--reconnect-min-s", type=float, default=0.5, help="each daemon's link.reconnect_min_s"
+    )
+    parser.add_argument(
+        "--reconnect-max-s", type=float, default=60.0, help="each daemon's link.reconnect_max_s"
+    )
     parser.set_defaults(handler=_herd)
 
 
