@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from edged import __version__
@@ -166,11 +166,28 @@ class Daemon:
         if self.devices.camera is not None:
             self.supervisor.start("camera", self._reader_task(self.devices.camera), Role.DEVICE)
 
+        devices = self.devices
+        if cfg.screen.enabled:  # lazy: the web stack is the `screen` extra
+            from edged.services import kiosk_screen
+
+            screen = await kiosk_screen.setup(
+                cfg,
+                clock=self.clock,
+                store=self.store,
+                control=self.control,
+                supervisor=self.supervisor,
+                on_close=self.on_close,
+                add_status=self.add_status,
+                boot_id=self.boot_id,
+                display=devices.display,
+                sales_allowed=lambda: maintenance.sales_allowed,
+            )
+            devices = replace(devices, display=screen.display)
         self.checkout = await build_checkout(
             cfg,
             self.store,
             self.outbox,
-            self.devices,
+            devices,
             self.control,
             self.downlink,
             sales_allowed=lambda: maintenance.sales_allowed,
