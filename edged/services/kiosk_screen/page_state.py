@@ -10,23 +10,84 @@ from __future__ import annotations
 import base64
 import io
 import re
+from dataclasses import dataclass
 from typing import Any
+
+from edged.services.checkout import messages as M
 
 from hal.display.view import DisplayView
 
-_BILINGUAL = re.compile(
-    r"^(?P<zh>[^A-Za-z]*[\u3000-\u9fff\uff00-\uffef][^A-Za-z]*?)\s+(?P<en>[A-Za-z].*)$"
-)
-"""`正在支付，请稍候 Payment in progress`: Chinese first, then an English hint (messages.py)."""
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_HINT_STARTS = re.compile(r"\s+(?=[A-Za-z])")
+ENGLISH_FOR_CHINESE_ONLY = {
+    M.WELCOME: "Welcome to {shop}",
+    M.AMOUNT_DUE: "Amount due {amount}",
+    M.TOTAL: "Total {amount}",
+    M.AMOUNT_PAID: "Paid {amount}",
+}
+"""messages.py sentences that carry no English hint of their own."""
+
+
+@dataclass(frozen=True)
+class _Template:
+    pattern: re.Pattern[str]
+    zh: str
+    en: str
+
+
+def _split(template: str) -> tuple[str, str] | None:
+    """Where the English hint of a messages.py sentence starts (placeholders are not text)."""
+    literal = _PLACEHOLDER.sub(lambda m: "\0" * len(m.group(0)), template)
+    hint = _HINT_STARTS.search(literal)
+    if hint is None:
+        return None
+    return template[: hint.start()], template[hint.end() :]
+
+
+def _compile(template: str) -> _Template | None:
+    halves = _split(template)
+    if halves is None:
+        english = ENGLISH_FOR_CHINESE_ONLY.get(template)
+        if english is None:
+            return None
+        halves = (template, english)
+    parts, last = [], 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[last : match.start()]))
+        parts.append(f"(?P<{match.group(1)}>.+?)")
+        last = match.end()
+    parts.append(re.escape(template[last:]))
+    return _Template(re.compile("".join(parts) + "$", re.DOTALL), *halves)
+
+
+TEMPLATES = [
+    t
+    for t in (_compile(v) for k, v in vars(M).items() if k.isupper() and isinstance(v, str))
+    if t is not None
+]
+
+
+def _fill(half: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), half)
 
 
 def bilingual(text: str) -> dict[str, str]:
-    """Both languages of a shopper message; text with one language shows it in both, and
-    so does text with an amount (a product's name and price is never cut in two)."""
-    match = None if "¥" in text else _BILINGUAL.match(text)
-    if match is None:
-        return {"zh": text, "en": text}
-    return {"zh": match["zh"], "en": match["en"]}
+    """A shopper message in each language. The daemon's sentences (messages.py) are Chinese
+    with an English hint; a filled-in value in the English half also reaches the Chinese one.
+    Anything else (a product's name and price) is shown as it is in both."""
+    for template in TEMPLATES:
+        match = template.pattern.match(text)
+        if match is None:
+            continue
+        values = {k: bilingual(v) for k, v in match.groupdict().items()}
+        zh_only = [k for k in values if "{" + k not in template.zh]
+        zh = " ".join(
+            [_fill(template.zh, {k: v["zh"] for k, v in values.items()}).strip()]
+            + [values[k]["zh"] for k in zh_only]
+        )
+        en = _fill(template.en, {k: v["en"] for k, v in values.items()}).strip()
+        return {"zh": zh, "en": en}
+    return {"zh": text, "en": text}
 
 
 def qr_png(data: str) -> str:

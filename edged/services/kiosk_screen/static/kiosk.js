@@ -30,6 +30,9 @@
     },
   };
   const SECTIONS = ["welcome", "basket", "paying", "qr", "paid", "message"];
+  const THANK_YOU_MS = 6000;
+  // The daemon goes back to its welcome as soon as the receipt is out; the shopper still
+  // reads the thank-you for a few seconds, unless the next shopper starts scanning.
   const $ = (id) => document.getElementById(id);
 
   let lang = "zh";
@@ -41,6 +44,8 @@
   let retryMs = 250;
   let nextId = 1;
   let toastTimer = null;
+  let paidView = null;
+  let paidUntil = 0;
   const rendered = [];
   // For tests and `edged bench screen`: which change is on the screen, and since when.
   window.edgedScreen = { rendered, seq: () => seq, boot: () => boot };
@@ -148,7 +153,16 @@
     document.documentElement.lang = lang;
     for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
     $("out-of-service").hidden = !state.out_of_service;
-    const view = state.view || { kind: "message", tone: "info", headline: null, lines: [] };
+    let view = state.view || { kind: "message", tone: "info", headline: null, lines: [] };
+    if (view.kind === "paid") {
+      if (!paidView) paidUntil = Date.now() + THANK_YOU_MS;
+      paidView = view;
+    } else if (paidView && view.kind === "welcome" && Date.now() < paidUntil) {
+      view = paidView;
+      setTimeout(() => { if (state) render(); }, paidUntil - Date.now() + 10);
+    } else {
+      paidView = null;
+    }
     const kind = SECTIONS.includes(view.kind) ? view.kind : "message";
     $("screen").dataset.kind = kind;
     for (const name of SECTIONS) $(name).hidden = name !== kind;
@@ -180,7 +194,7 @@
     } else if (kind === "message") {
       $("message-lines").textContent = view.lines.map(pick).join("\n");
     }
-    rendered.push({ seq, at: performance.timeOrigin + performance.now() });
+    rendered.push({ seq, kind, at: performance.timeOrigin + performance.now() });
     if (rendered.length > 2000) rendered.splice(0, 1000);
   }
 
