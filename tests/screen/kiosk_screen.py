@@ -36,6 +36,9 @@ def write_screen_config(
     path: Path, data: Path, broker_port: int, web_port: int, *, token: str | None, extra: str = ""
 ) -> None:
     write_config(path, data, broker_port)
+    if "[display]" in extra:  # the e2e config ends with its [display]; this one replaces it
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text[: text.rindex("[display]")], encoding="utf-8")
     catalog = path.parent / "catalog.csv"
     catalog.write_text(catalog_csv(), encoding="utf-8")
     security = f'\n[security]\ntechnician_token = "{token}"\n' if token else ""

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001
 """The shopper's page in real Chromium against a real daemon, broker and simulated cloud."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from typing import Any
 
 from tests.e2e.kiosk import ITEMS, code
 from tests.screen.browser import decode_qr
-from tests.screen.kiosk_screen import XSS_BARCODE, XSS_NAME, ScreenKiosk, poll
+from tests.screen.kiosk_screen import XSS_BARCODE, XSS_NAME, ScreenKiosk
 
 WATER, COLA, NOODLES = ITEMS  # ¥2.00, ¥3.50, ¥4.50 in the bundled catalog
 

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001
 """A display view as the page reads it: texts split into Chinese and English, a QR as a PNG.
 
 The page never computes an amount: every price and total arrives as text formatted by the
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from edged.services.checkout import messages as M
-
 from hal.display.view import DisplayView
 
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
