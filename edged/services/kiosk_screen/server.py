@@ -38,6 +38,9 @@ from edged.services.kiosk_screen.auth import COOKIE, SESSION_S, TechnicianGate
 from edged.services.kiosk_screen.feed import ScreenFeed
 
 log = logging.getLogger("edged.screen")
+http_log = logging.getLogger("edged.screen.http")
+http_log.setLevel(logging.WARNING)
+"""websockets logs every plain HTTP answer as a rejected handshake at INFO: journal noise."""
 
 SHOPPER_COMMANDS = frozenset({"cart.void", "cart.qty", "cart.cancel", "checkout.pay_qr"})
 """What the shopper's buttons may ask: the same control commands `edged cart ...` sends."""
@@ -99,7 +102,7 @@ class ScreenServer:
             process_request=self._http,
             max_size=MAX_MESSAGE_BYTES,
             server_header=None,
-            logger=logging.getLogger("edged.screen.http"),
+            logger=http_log,
             compression=None,
         )
         return int(next(iter(self._server.sockets)).getsockname()[1])

@@ -13,7 +13,7 @@
       out_of_service_hint: "请联系店员", reconnecting: "正在连接…",
       reconnecting_hint: "请稍候，或联系店员", staff_coming: "请稍候，店员马上就来", ok: "好的",
       basket: "购物车", remove: "删除", less: "减少", more: "增加", expired: "已过期",
-      offline: "未连接，请稍候",
+      offline: "未连接，请稍候", checkout: "结账",
     },
     en: {
       call_staff: "Call staff", switch_language: "中文", scan_an_item: "Please scan an item",
@@ -26,7 +26,7 @@
       reconnecting_hint: "Please wait, or ask a member of staff",
       staff_coming: "A member of staff is on the way", ok: "OK", basket: "Your basket",
       remove: "Remove", less: "One less", more: "One more", expired: "expired",
-      offline: "Not connected, please wait",
+      offline: "Not connected, please wait", checkout: "Checkout",
     },
   };
   const SECTIONS = ["welcome", "basket", "paying", "qr", "paid", "message"];
@@ -177,7 +177,8 @@
     banner.dataset.tone = view.tone;
     banner.hidden = !bannerText;
 
-    $("headline").textContent = kind === "basket" ? t("basket") : pick(view.headline);
+    const titled = { basket: "basket", paying: "checkout", qr: "checkout", paid: "checkout" };
+    $("headline").textContent = titled[kind] ? t(titled[kind]) : pick(view.headline);
     if (kind === "basket") {
       renderItems(view.items);
       $("total").textContent = view.total;
