@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edged.services.checkout.catalog import bundled_seed
+from edged.services.stock.catalog import bundled_seed
 from tests.e2e.kiosk import Kiosk, write_config
 from tests.support.ports import free_port, wait_for_port
 

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import re
 
 import pytest
 
@@ -24,7 +23,11 @@ CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
     [
         (M.PAYMENT_IN_PROGRESS, "正在支付，请稍候", "Payment in progress"),
         (M.WELCOME.format(shop="edged 测试店"), "欢迎光临 edged 测试店", "Welcome to edged 测试店"),
-        (M.REMOVED.format(name="可口可乐 330ml"), "已删除 可口可乐 330ml", "Removed: 可口可乐 330ml"),
+        (
+            M.REMOVED.format(name="可口可乐 330ml"),
+            "已删除 可口可乐 330ml",
+            "Removed: 可口可乐 330ml",
+        ),
         (
             M.PAYMENT_ENDED.format(reason=M.CANCELLED_REASON),
             "支付未完成 已取消",
@@ -66,7 +69,11 @@ def test_the_feed_numbers_each_change_after_its_snapshot() -> None:
     feed.set_out_of_service(True)
     feed.set_out_of_service(True)  # no change, no message
     assert len(sent) == 2
-    assert '"seq": 2' in sent[0] and '"<i>n</i>"' in sent[0] and '"expires_at_ms": 1767225600000' in sent[0]
+    assert (
+        '"seq": 2' in sent[0]
+        and '"<i>n</i>"' in sent[0]
+        and '"expires_at_ms": 1767225600000' in sent[0]
+    )
     assert sent[1].endswith('"seq": 3, "set": {"out_of_service": true}}')
 
 

@@ -1,8 +1,10 @@
 """The kiosk screen as one part of the daemon: the feed, the display it stands in, the server.
 
-`setup` returns the display checkout must show its views on (the pole display behind the
-page's feed). The server runs as a device task: a busy port is retried with backoff and
-reported, never a reason to stop selling.
+`setup` hands back the devices with their display wrapped: checkout shows its views on it,
+the pole display gets each view as before and the page's feed gets it too. The server runs
+as a device task: a busy port is retried with backoff and reported, never a reason to stop
+selling. With `[screen] enabled = false` nothing is imported and the devices come back as
+they were, so a vending counter without a screen does not need the `screen` extra.
 """
 
 from __future__ import annotations
@@ -10,35 +12,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from edged.config.models import DaemonConfig
-from edged.control.server import ControlServer
-from edged.runtime.clock import Clock
-from edged.runtime.supervisor import Role, Supervisor
+from edged.runtime.supervisor import Role
 from edged.services.kiosk_screen import page_state
 from edged.services.kiosk_screen.auth import TechnicianGate
 from edged.services.kiosk_screen.feed import ScreenDisplay, ScreenFeed
 from edged.services.kiosk_screen.recent_logs import RecentLogs
-from edged.services.kiosk_screen.server import ScreenServer, load_assets
 from edged.services.kiosk_screen.tech_view import TechView
-from edged.store import Store
-from hal.display.protocol import Display
+from edged.services.part import PartContext
+from hal.factory import Devices
+
+if TYPE_CHECKING:
+    from edged.services.kiosk_screen.server import ScreenServer
 
 log = logging.getLogger("edged.screen")
 
 SALES_WATCH_S = 0.25
 """How often the page's "out of service" follows the daemon's sales-stopped state."""
 
-Closer = Callable[[], Awaitable[None]]
-
 
 @dataclass
 class KioskScreen:
-    display: Display
-    """Give this to checkout in place of the customer display."""
     feed: ScreenFeed
     server: ScreenServer
     url: str | None = None
@@ -52,36 +49,35 @@ class KioskScreen:
 
 
 async def setup(
-    config: DaemonConfig,
+    ctx: PartContext,
     *,
-    clock: Clock,
-    store: Store,
-    control: ControlServer,
-    supervisor: Supervisor,
-    on_close: Callable[[Closer], None],
-    add_status: Callable[[str, Callable[[], Awaitable[dict[str, Any]]]], None],
+    devices: Devices,
     boot_id: str,
-    display: Display,
     sales_allowed: Callable[[], bool],
-) -> KioskScreen:
-    cfg = config.screen
+) -> Devices:
+    cfg = ctx.config.screen
+    if not cfg.enabled:
+        return devices
+    # The web stack is the `screen` extra: imported only by a kiosk that has a screen.
+    from edged.services.kiosk_screen.server import ScreenServer, load_assets
+
     feed = ScreenFeed(boot_id, page_state.render)
-    token = config.security.technician_token
-    gate = None if token is None else TechnicianGate(token.get_secret_value(), clock)
+    token = ctx.config.security.technician_token
+    gate = None if token is None else TechnicianGate(token.get_secret_value(), ctx.clock)
     logs = RecentLogs()
     logs.attach()
-    on_close(logs.detach)
-    tech = TechView(config, control, store, logs)
+    ctx.on_close(logs.detach)
+    tech = TechView(ctx.config, ctx.control, ctx.store, logs)
     server = ScreenServer(
         feed=feed,
-        control=control,
+        control=ctx.control,
         gate=gate,
         tech_snapshot=tech.snapshot,
         assets=load_assets(),
         language=cfg.language,
         secure=cfg.tls is not None,
     )
-    screen = KioskScreen(ScreenDisplay(feed, display), feed, server)
+    screen = KioskScreen(feed, server)
     context = None
     if cfg.tls is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -101,6 +97,6 @@ async def setup(
             screen.url = None
             await server.stop()
 
-    supervisor.start("screen", serve, Role.DEVICE)
-    add_status("screen", screen.status)
-    return screen
+    ctx.supervisor.start("screen", serve, Role.DEVICE)
+    ctx.add_status("screen", screen.status)
+    return replace(devices, display=ScreenDisplay(feed, devices.display))
