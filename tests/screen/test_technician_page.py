@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import ssl
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from http.client import HTTPException
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.e2e.kiosk import code
 from tests.screen.conftest import StartScreen
@@ -93,3 +106,54 @@ def test_reprint_needs_a_live_session(screen: ScreenKiosk, page: Any) -> None:
     page.goto(screen.url + "tech/logout")
     page.wait_for_selector("#token")
     assert screen.get("/tech/ws")[0] == 403
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "web.pem", folder / "web.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_with_tls_the_pages_are_https_and_the_session_cookie_is_secure(
+    start_screen: StartScreen, tmp_path: Path
+) -> None:
+    cert_file, key_file = self_signed(tmp_path)
+    screen = start_screen(
+        extra=f'[screen.tls]\ncert_file = "{cert_file}"\nkey_file = "{key_file}"\n'
+    )
+    trust = ssl.create_default_context(cafile=str(cert_file))
+    base = f"https://127.0.0.1:{screen.port}"
+    with urllib.request.urlopen(base + "/", context=trust, timeout=5) as answer:
+        assert answer.status == 200
+    login = urllib.request.Request(
+        base + "/tech/login", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(login, context=trust, timeout=5) as answer:
+        cookie = answer.headers["Set-Cookie"]
+    assert answer.status == 204
+    assert cookie.endswith("; Path=/tech; Max-Age=28800; HttpOnly; SameSite=Strict; Secure")
+    with pytest.raises((OSError, HTTPException)):  # plain HTTP is not served on that port
+        urllib.request.urlopen(f"http://127.0.0.1:{screen.port}/", timeout=5)
