@@ -17,15 +17,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from edged.runtime.supervisor import Role
-from edged.services.kiosk_screen import page_state
-from edged.services.kiosk_screen.auth import TechnicianGate
-from edged.services.kiosk_screen.feed import ScreenDisplay, ScreenFeed
-from edged.services.kiosk_screen.recent_logs import RecentLogs
-from edged.services.kiosk_screen.tech_view import TechView
 from edged.services.part import PartContext
 from hal.factory import Devices
 
 if TYPE_CHECKING:
+    from edged.services.kiosk_screen.feed import ScreenFeed
     from edged.services.kiosk_screen.server import ScreenServer
 
 log = logging.getLogger("edged.screen")
@@ -58,8 +54,14 @@ async def setup(
     cfg = ctx.config.screen
     if not cfg.enabled:
         return devices
-    # The web stack is the `screen` extra: imported only by a kiosk that has a screen.
+    # Imported only by a kiosk that has a screen: the web stack is the `screen` extra, and a
+    # daemon without a screen should not pay for the rest at start either.
+    from edged.services.kiosk_screen import page_state
+    from edged.services.kiosk_screen.auth import TechnicianGate
+    from edged.services.kiosk_screen.feed import ScreenDisplay, ScreenFeed
+    from edged.services.kiosk_screen.recent_logs import RecentLogs
     from edged.services.kiosk_screen.server import ScreenServer, load_assets
+    from edged.services.kiosk_screen.tech_view import TechView
 
     feed = ScreenFeed(boot_id, page_state.render)
     token = ctx.config.security.technician_token
