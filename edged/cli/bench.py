@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,11 @@ def _screen(args: argparse.Namespace) -> int:
     print(
         f"scan -> page updated: p50 {r.p50_ms:.1f} ms  p99 {r.p99_ms:.1f} ms  max {r.max_ms:.1f} ms"
     )
+    print(
+        f"sim.scan answered (checkout handled it): p50 {r.answered_p50_ms:.1f} ms"
+        f"  p99 {r.answered_p99_ms:.1f} ms"
+    )
+    print(f"load average (1 min) at the end: {r.load_average:.1f} on {os.cpu_count()} cores")
     print(
         f"start to READY: {r.ready_without_s * 1000:.0f} ms without the screen, "
         f"{r.ready_with_s * 1000:.0f} ms with it"

@@ -47,6 +47,10 @@ class ScreenBench:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    answered_p50_ms: float
+    answered_p99_ms: float
+    """The same scans until `sim.scan` answered (checkout handled it, the feed has it)."""
+    load_average: float
     rss_without_kb: int
     rss_with_kb: int
     ready_without_s: float
@@ -129,6 +133,10 @@ def _wait_recovered(daemon: _Daemon) -> None:
         time.sleep(0.05)
 
 
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
 def run_screen_bench(scans: int) -> ScreenBench:
     from playwright.sync_api import sync_playwright
 
@@ -159,12 +167,14 @@ def run_screen_bench(scans: int) -> ScreenBench:
                 time.sleep(SETTLE_S)
                 rss_with = daemon.rss_kb()
                 sent: dict[int, float] = {}
+                answered: list[float] = []
                 for n in range(scans):
                     if n and n % BASKET_LINES == 0:
                         daemon.control("cart.cancel")
                     seq = int(daemon.control("status")["screen"]["seq"]) + 1
                     sent[seq] = time.time() * 1000
                     daemon.control("sim.scan", {"code": ITEMS[n % len(ITEMS)]})
+                    answered.append(time.time() * 1000 - sent[seq])
                 last = max(sent)
                 page.wait_for_function(f"window.edgedScreen.seq() >= {last}")
                 shown = {
@@ -179,11 +189,15 @@ def run_screen_bench(scans: int) -> ScreenBench:
     if missing:
         raise RuntimeError(f"{len(missing)} changes never reached the page, e.g. {missing[:3]}")
     latencies = sorted(shown[seq] - at for seq, at in sent.items())
+    answered.sort()
     return ScreenBench(
         scans=scans,
         p50_ms=statistics.median(latencies),
-        p99_ms=latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
+        p99_ms=_p99(latencies),
         max_ms=latencies[-1],
+        answered_p50_ms=statistics.median(answered),
+        answered_p99_ms=_p99(answered),
+        load_average=os.getloadavg()[0],
         rss_without_kb=rss_without,
         rss_with_kb=rss_with,
         ready_without_s=ready_without,
