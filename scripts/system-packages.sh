@@ -10,6 +10,8 @@ ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk' || need+=(fonts-wqy-microhei)
+# The interop matrix forms a three-node RabbitMQ cluster (MQTT plugin) on loopback.
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing system packages: ${need[*]}" >&2
