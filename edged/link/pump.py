@@ -6,12 +6,14 @@ Rules it keeps:
   published in that order on one connection, so each topic (one priority per topic) goes
   out in seq order. After a reconnect it starts again from the oldest undelivered row.
 - Window: a row occupies a window slot from PUBLISH until its delivered mark is committed
-  (not merely until PUBACK), so a crash at any moment re-sends at most `window` rows and
+  (not merely until PUBACK), so a crash of the process at any moment re-sends at most
+  `window` rows (marks commit without their own fsync: a power cut may also re-send the
+  marks since the last fsynced commit or checkpoint, never lose a row), and
   paho never holds more than `window` messages (nor more than the broker's MQTT 5 Receive
   Maximum). Nothing waits in memory beyond one page
   of rows read ahead.
 - Batching: PUBACKs are collected and marked in one transaction per batch (group commit:
-  while one batch commits the next gathers), so a fast drain costs one fsync per batch.
+  while one batch commits the next gathers), so a fast drain costs one commit per batch.
 - Money first: when a row of higher priority (lower number) than the cursor is written,
   the cursor restarts from the top, so a sale is not queued behind a telemetry backlog.
 """
