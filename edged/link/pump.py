@@ -36,6 +36,8 @@ log = logging.getLogger("edged.link.pump")
 IDLE_POLL_S = 2.0
 """Backstop poll when idle: rows written without `Outbox.add` are found within this."""
 NO_CURSOR = (-1, 0)
+PUBLISH_BURST = 32
+"""Publishes handed to paho per turn of the event loop."""
 
 
 @dataclass
@@ -156,8 +158,15 @@ class OutboxPump:
                     cursor = (rows[-1].priority, rows[-1].seq)
                     busy = set(self._inflight.values()) | self._marking | set(self._acked)
                     buffer.extend(row for row in rows if row.seq not in busy)
+                burst = 0
                 while buffer and self.in_flight < window:
                     self._publish(conn, buffer.popleft())
+                    burst += 1
+                    if burst % PUBLISH_BURST == 0:
+                        # Let the loop write these and run a shopper's scan before going on.
+                        await asyncio.sleep(0)
+                        if conn.closed.done():
+                            raise ConnectionLost(conn.closed.result())
                 if more and ahead is None and len(buffer) < self._page // 2:
                     # Read the next page while this one is being published and acknowledged.
                     ahead = asyncio.ensure_future(self._outbox.pending(self._page, after=cursor))
