@@ -16,6 +16,7 @@ from edged.cli import (
     demo,
     doctor,
     extras,
+    order,
     run,
     sim,
 )
@@ -27,6 +28,7 @@ DESCRIPTION = (
     "`edged status` tell how it is."
 )
 SUBCOMMANDS = [demo, run, check_config, control, sim, cart, doctor, extras, bench, cloudsim]
+SUBCOMMANDS = [demo, run, check_config, control, sim, cart, order, doctor, bench, cloudsim]
 
 
 def build_parser() -> argparse.ArgumentParser:

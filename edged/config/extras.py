@@ -72,6 +72,8 @@ def needs(config: DaemonConfig) -> Needs:
     if config.printer.driver == "usb":
         add("usb", "python3-usb", "libusb-1.0-0")
         grant("lp", "char-usb_device rw")
+    if config.screen.enabled:
+        add("screen")
     release = config.release
     chips = [
         getattr(release, "chip", None),

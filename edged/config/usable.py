@@ -49,6 +49,11 @@ def usability_problems(config: DaemonConfig, *, user: str | None = None) -> list
                     'protocol = "mqtt311", or leave protocol out',
                 )
             )
+    screen_tls = config.screen.tls if config.screen.enabled else None
+    if screen_tls is not None:
+        problems += _file_problems("screen.tls.cert_file", screen_tls.cert_file, readable, user)
+        key_problems = _file_problems("screen.tls.key_file", screen_tls.key_file, readable, user)
+        problems += key_problems or _private_problems("screen.tls.key_file", screen_tls.key_file)
     for key, path in _other_files(config):
         problems += _file_problems(key, path, readable, user)
     return problems

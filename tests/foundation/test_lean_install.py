@@ -46,7 +46,7 @@ def test_numpy_floors_accept_the_numpy_bookworm_ships() -> None:
     [
         (
             "kiosk.toml",
-            "hid,camera,usb",
+            "hid,camera,usb,screen",
             ["python3-evdev", "python3-picamera2", "python3-numpy", "python3-usb", "libusb-1.0-0"],
         ),
         ("vending.toml", "gpio", []),  # gpiod 2 has aarch64 wheels; Bookworm's is 1.6

@@ -50,7 +50,7 @@ def test_the_installer_brings_the_kiosk_config_up_on_bookworm(tmp_path: Path) ->
             "==> apt-get update",
             "==> apt packages for the configured drivers: python3-evdev python3-picamera2 "
             "python3-numpy python3-usb libusb-1.0-0",
-            "==> pip install edged[hid,camera,usb]",
+            "==> pip install edged[hid,camera,usb,screen]",
             "==> edged check-config as the service user",
         ):
             assert step in install.stdout, install.stdout

@@ -187,7 +187,9 @@ def bookworm_chroot(workdir: Path, source: Path) -> Iterator[Chroot]:
         mount("-t", "overlay", "overlay", "-o",
               f"lowerdir={root},upperdir={upper},workdir={work}", target=merged)  # fmt: skip
         mount("-t", "proc", "proc", target=merged / "proc")
-        mount("--bind", "/dev", target=merged / "dev")
+        # No bind of the host's /dev: debootstrap made the few nodes a chroot needs (null,
+        # zero, urandom, tty), and a leaked bind under a folder pytest later deletes would
+        # take the host's device nodes with it.
         for inside, outside in caches.items():
             (outside / "partial").mkdir(parents=True, exist_ok=True)
             (merged / inside).mkdir(parents=True, exist_ok=True)
@@ -227,5 +229,5 @@ def bookworm_chroot(workdir: Path, source: Path) -> Iterator[Chroot]:
             if subprocess.run(["umount", str(target)], capture_output=True).returncode:
                 subprocess.run(["umount", "-l", str(target)], capture_output=True)
         still = [m for m in mounts if str(m) in Path("/proc/self/mounts").read_text()]
-        if still:  # never leave /dev bound under a folder pytest will delete
+        if still:  # never leave the caches bound under a folder pytest will delete
             raise RuntimeError(f"could not unmount {still}")
