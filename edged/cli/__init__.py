@@ -27,8 +27,9 @@ DESCRIPTION = (
     "systemd unit runs `edged run --config /etc/edged/edged.toml`, and `edged doctor` and "
     "`edged status` tell how it is."
 )
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, doctor, extras, bench, cloudsim]
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, order, doctor, bench, cloudsim]
+SUBCOMMANDS = [
+    demo, run, check_config, control, sim, cart, order, doctor, extras, bench, cloudsim,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -194,7 +194,7 @@ def _add_screen(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "screen", help="scan -> kiosk page updated (Chromium) p50/p99, and the RSS it adds"
     )
-    parser.add_argument("--scans", type=int, default=300)
+    parser.add_argument("--scans", type=int, default=300, help="scans to time (default: 300)")
     parser.set_defaults(handler=_screen)
 
 

@@ -29,8 +29,8 @@ def register(commands: Any) -> None:
         add_config_option(sub)
         sub.set_defaults(handler=handle_sim, control_command=f"sim.{device}")
     door = devices.add_parser("door", help="open or close the simulated door of a vending counter")
-    door.add_argument("state", choices=("open", "closed"))
-    door.add_argument("--slot", type=int, default=1)
+    door.add_argument("state", choices=("open", "closed"), help="what the door switch reports")
+    door.add_argument("--slot", type=int, default=1, help="the slot's door (default: 1)")
     add_config_option(door)
     door.set_defaults(handler=handle_door)
 
