@@ -245,6 +245,7 @@ class Outbox:
                     " AND delivered_at IS NULL",
                     (s.now, *chunk),
                 )
+
         with self._guard:
             self._handed.difference_update(seqs)
 
