@@ -15,12 +15,25 @@ from edged.cli import (
     control,
     demo,
     doctor,
+    order,
     payments,
     run,
     sim,
 )
 
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, payments, doctor, bench, cloudsim]
+SUBCOMMANDS = [
+    demo,
+    run,
+    check_config,
+    control,
+    sim,
+    cart,
+    order,
+    payments,
+    doctor,
+    bench,
+    cloudsim,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,15 @@ def register(commands: Any) -> None:
     paper.add_argument("state", choices=["out", "in"])
     add_config_option(paper)
     paper.set_defaults(handler=lambda args: send(args, "sim.paper", {"state": args.state}))
+    door = devices.add_parser("door", help="open or close the simulated door of a vending counter")
+    door.add_argument("state", choices=("open", "closed"))
+    door.add_argument("--slot", type=int, default=1)
+    add_config_option(door)
+    door.set_defaults(handler=handle_door)
+
+
+def handle_door(args: argparse.Namespace) -> int:
+    return send(args, "sim.door", {"slot": args.slot, "state": args.state})
 
 
 def handle_sim(args: argparse.Namespace) -> int:
