@@ -17,6 +17,7 @@ from edged.cli import (
     doctor,
     extras,
     order,
+    payments,
     run,
     sim,
 )
@@ -28,7 +29,8 @@ DESCRIPTION = (
     "`edged status` tell how it is."
 )
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, order, doctor, extras, bench, cloudsim,
+    demo, run, check_config, control, sim, cart, order, payments, doctor, extras, bench,
+    cloudsim,
 ]  # fmt: skip
 
 
