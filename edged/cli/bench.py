@@ -94,7 +94,7 @@ def _drain_while_selling(args: argparse.Namespace, window: int) -> int:
     )
     print(
         f"cpu per drained message (whole process, shopper included): "
-        f"{r.cpu_ms_per_message * 1000:.0f} us"
+        f"{r.cpu_ms_per_message * 1000:.0f} us; raw paho: {r.raw_cpu_ms_per_message * 1000:.0f} us"
     )
     if r.steal_percent is not None:
         print(f"cpu stolen by the hypervisor during the run: {r.steal_percent:.1f} %")
