@@ -181,8 +181,8 @@ def start_notes(config: DaemonConfig) -> list[str]:
         notes.append(
             'cloud.mode = "simulated" with an external broker: this daemon runs no simulated '
             f"backend; it expects `edged cloudsim` (or a real backend) on "
-            f"{config.broker.host}:{config.broker.port}; without one a payment gets no answer, "
-            f"is reversed after payments.deadline_s ({config.payments.deadline_s:g} s) and "
-            "the kiosk asks for staff"
+            f"{config.broker.host}:{config.broker.port}; without one a payment gets no answer "
+            f"and is reversed after payments.deadline_s ({config.payments.deadline_s:g} s), "
+            "and no goods are released"
         )
     return notes

@@ -234,7 +234,7 @@ def test_a_simulated_cloud_on_an_external_broker_is_allowed_and_explained(
     assert result.stdout.splitlines() == [
         f'{config}: note: cloud.mode = "simulated" with an external broker: this daemon runs '
         "no simulated backend; it expects `edged cloudsim` (or a real backend) on "
-        "127.0.0.1:1883; without one a payment gets no answer, is reversed after "
-        "payments.deadline_s (40 s) and the kiosk asks for staff",
+        "127.0.0.1:1883; without one a payment gets no answer and is reversed after "
+        "payments.deadline_s (40 s), and no goods are released",
         f"{config}: ok (kiosk dev-site/dev-kiosk)",
     ]
