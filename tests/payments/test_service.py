@@ -247,7 +247,7 @@ async def test_a_reverse_nobody_confirms_keeps_the_kiosk_blocked_and_calls_staff
             await h.service.tick()
         for task in list(h.service._tasks):
             await task
-        from edged.services.payments.service import MSG_STAFF
+        from edged.services.payments.engine import MSG_STAFF
 
         assert [m for _, m in h.sink.shown].count(MSG_STAFF) == 1
         assert h.service.busy() and h.sink.settled == []
