@@ -93,6 +93,8 @@ class Link:
         """Set while the current connection holds its downlink subscriptions."""
         self.connects = 0
         self.last_error = ""
+        self.downgraded: list[str] = []
+        """Downlink topics the broker granted below QoS 1 on the last connection."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -251,6 +253,7 @@ class Link:
         """Subscribe once the daemon has registered its handlers (router ready)."""
         await self._router.accepting.wait()
         await conn.subscribe(self._topics.subscriptions(), qos=1)
+        self.downgraded = conn.downgraded
         self.subscribed.set()
 
     # -- downlink -------------------------------------------------------------------------
@@ -312,6 +315,7 @@ class Link:
             "protocol": "mqtt5" if self.settings.mqtt5 else "mqtt311",
             "tls": self.settings.tls is not None,
             "connects": self.connects,
+            "downgraded_subscriptions": list(self.downgraded),
             "last_error": self.last_error,
             "queue_depth": stats.depth,
             "oldest_undelivered_age_s": round(stats.oldest_age_s(self._store.clock.now()), 1),
