@@ -158,6 +158,7 @@ class Daemon:
             device_statuses=devices.statuses,
             on_close=self.on_close,
             add_status=self.add_status,
+            maintenance=maintenance,
         )
         await start_beside_daemon(cfg, link.settings.host, link.settings.port, self.on_close)
 

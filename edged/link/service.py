@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from edged.contract.topics import DeviceTopics
+from edged.contract.envelope import make_envelope
+from edged.contract.topics import DeviceTopics, Uplink
 from edged.link.birth import BirthSource, StateMessages, state_messages
 from edged.link.client import (
     ClientSettings,
@@ -302,6 +303,27 @@ class Link:
         return True
 
     # -- telemetry ------------------------------------------------------------------------
+
+    def publish_direct(self, kind: Uplink, type: str, body: dict[str, Any]) -> bool:
+        """Publish telemetry at QoS 0 without the outbox: only for a report the store could
+        not take (disk full). Its `seq` is 0, outside the store's sequence. True if sent."""
+        conn = self._conn
+        if kind is not Uplink.HEALTH or conn is None or not self.connected.is_set():
+            return False
+        clock = self._store.clock
+        envelope = make_envelope(
+            type=type,
+            device=self._topics.device,
+            seq=0,
+            body=body,
+            now=clock.now(),
+            clock_synced=clock.synced(),
+        )
+        try:
+            conn.publish(self._topics.uplink(kind), envelope.to_bytes(), 0, False)
+        except ConnectionLost:
+            return False
+        return True
 
     async def status(self) -> dict[str, Any]:
         stats = await self._outbox.stats()

@@ -74,9 +74,14 @@ class Vending(Kiosk):
         return [r["state"] for r in self.rows("SELECT state FROM releases ORDER BY id")]
 
     def wait_release(self, state: str, timeout: float = 15) -> dict[str, Any]:
-        return self.wait(
-            f"release {state}", lambda _s: self.release_states()[-1:] == [state], timeout
-        )
+        """Until the newest release is in `state`; returns the status that says so (so what a
+        test reads from it is from the same moment)."""
+
+        def reached(status: dict[str, Any]) -> bool:
+            last = (status.get("release") or {}).get("last") or {}
+            return bool(last.get("state") == state)
+
+        return self.wait(f"release {state}", reached, timeout)
 
     def refund_marks(self) -> list[str]:
         return [r["sale_id"] for r in self.rows("SELECT sale_id FROM refund_marks")]

@@ -13,9 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from edged.contract.envelope import parse_rfc3339, rfc3339
+from edged.runtime.backoff import Backoff
 from edged.services.payments.effects import PaymentEffects
 from edged.services.payments.records import _load
+from edged.services.payments.requests import RETRY_MAX_S
 from edged.services.payments.states import PayState, on_due
+from edged.store import StoreUnwritable
 
 log = logging.getLogger("edged.payments")
 
@@ -27,9 +30,20 @@ class PaymentEngine(PaymentEffects):
     async def run(self) -> None:
         """Query, reverse and close on time; sleeps until the next due payment or a wake-up."""
         await self._refresh_open()
+        store_backoff = Backoff(0.5, RETRY_MAX_S)
         while True:
             self._wake.clear()
-            wait_s = await self.tick()
+            try:
+                wait_s = await self.tick()
+                store_backoff.reset()
+            except StoreUnwritable as exc:
+                # Nothing was written: the due payments stay due and are acted on once the
+                # disk takes writes again. Money is untouched either way.
+                wait_s = store_backoff.next_delay()
+                log.error(
+                    "payments wait for the store",
+                    extra={"reason": exc.reason, "retry_in_s": round(wait_s, 2)},
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 

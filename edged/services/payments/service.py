@@ -30,7 +30,7 @@ from edged.services.payments.records import OPEN_STATES, _load, _marks
 from edged.services.payments.results import PaymentResults
 from edged.services.payments.sealing import seal_code
 from edged.services.payments.states import PayState, on_cancel
-from edged.store import Store
+from edged.store import Store, StoreUnwritable
 from edged.store.outbox import Outbox
 
 log = logging.getLogger("edged.payments")
@@ -71,6 +71,11 @@ class PaymentsService(PaymentEngine, PaymentResults):
         self._alarmed: set[str] = set()
         self.rejected: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
+        store.on_write_trouble(self._store_trouble)
+
+    def _store_trouble(self, reason: str) -> None:
+        if not reason:
+            self._wake.set()  # the disk takes writes again: act on what is due now
 
     def busy(self) -> bool:
         return bool(self._open)
@@ -154,11 +159,15 @@ class PaymentsService(PaymentEngine, PaymentResults):
 
     async def recover(self) -> None:
         """Query every open payment now and wait until each one reached a final state."""
-        async with self._store.transaction() as tx:
-            count = await tx.execute(
-                f"UPDATE payments SET next_at = ? WHERE state IN ({_marks(OPEN_STATES)})",
-                (tx.now, *OPEN_STATES),
-            )
+        count = 0
+        try:
+            async with self._store.transaction() as tx:
+                count = await tx.execute(
+                    f"UPDATE payments SET next_at = ? WHERE state IN ({_marks(OPEN_STATES)})",
+                    (tx.now, *OPEN_STATES),
+                )
+        except StoreUnwritable:
+            pass  # each open payment keeps its own next_at: the engine acts once it can write
         await self._refresh_open()
         if count:
             log.info("recovering open payments", extra={"open": count})

@@ -357,14 +357,13 @@ class ReleaseService:
     # -- status --------------------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        active = await self._store.fetchall(
-            "SELECT id, sale_id, order_id, slot, state, reason, paid_at FROM releases "
-            "WHERE ended_at IS NULL ORDER BY id"
+        # One statement, one snapshot: the active releases and the newest one agree.
+        rows = await self._store.fetchall(
+            "SELECT id, sale_id, order_id, slot, state, reason, paid_at, ended_at FROM releases "
+            "WHERE ended_at IS NULL OR id = (SELECT MAX(id) FROM releases) ORDER BY id"
         )
-        last = await self._store.fetchone(
-            "SELECT id, sale_id, order_id, slot, state, reason, ended_at FROM releases "
-            "ORDER BY id DESC LIMIT 1"
-        )
+        active = [row for row in rows if row["ended_at"] is None]
+        last = rows[-1] if rows else None
         attention = await self._store.fetchall(
             "SELECT id, sale_id, order_id, slot, reason, ended_at FROM releases "
             "WHERE state = ? ORDER BY id DESC LIMIT 10",
