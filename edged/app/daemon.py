@@ -33,7 +33,7 @@ from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
-from edged.services import checkout, payments, printing, release, sales, stock
+from edged.services import checkout, orders, payments, printing, release, sales, stock
 from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
@@ -177,6 +177,7 @@ class Daemon:
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)
+        await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
 
         self._read_scans(parts, devices)
         self.control.register("status", functools.partial(self._status_command, devices))
