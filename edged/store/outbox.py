@@ -213,7 +213,7 @@ class Outbox:
         if after is not None:
             conditions.append("(priority > ? OR (priority = ? AND seq > ?))")
             params.extend((after[0], after[0], after[1]))
-        rows = await self._store.fetchall(
+        rows = await self._store.fetchall_bulk(
             f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {' AND '.join(conditions)} "
             "ORDER BY priority, seq LIMIT ?",
             (*params, limit),
