@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edged.cloudsim.keys import BackendKeys
-from edged.cloudsim.scenarios import Scenario, Settings, scenario_for_code
+from edged.cloudsim.scenarios import RefundScenario, Scenario, Settings, scenario_for_code
 from edged.contract.bodies import (
     BodyError,
     CloseRequest,
@@ -23,6 +23,11 @@ from edged.contract.bodies import (
     NativeCreateRequest,
     PayResult,
     QueryRequest,
+    RefundQuery,
+    RefundRequest,
+    RefundResult,
+    RefundState,
+    RefundTxn,
     ReverseRequest,
     TradeState,
     TxnBody,
@@ -57,6 +62,22 @@ class Trade:
     history: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Refund:
+    device: DeviceTopics
+    refund_no: str
+    trade_no: str
+    amount_fen: int
+    scenario: RefundScenario
+    state: RefundState
+    ready_at: float | None = None
+    """Monotonic time a PROCESSING refund is finished."""
+    money_moves: int = 0
+    """How many times money went back for this refund number: must never exceed one."""
+    requests: int = 0
+    history: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Outgoing:
     topic: str
@@ -69,6 +90,8 @@ class Backend:
         self.settings = settings or Settings()
         self.trades: dict[str, Trade] = {}
         self.txns: dict[str, dict[str, Any]] = {}
+        """Envelope id -> {"type", "body"} of every evt/txn record received."""
+        self.refunds: dict[str, Refund] = {}
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.rejected: Counter[str] = Counter()
@@ -132,10 +155,112 @@ class Backend:
             return self._cancel(parse_body(ReverseRequest, envelope.body).trade_no)
         if kind == "pay.close":
             return self._cancel(parse_body(CloseRequest, envelope.body).trade_no)
+        if kind == "refund.request":
+            return self._refund(device, parse_body(RefundRequest, envelope.body))
+        if kind == "refund.query":
+            return self._refund_query(device, parse_body(RefundQuery, envelope.body))
         if kind.startswith("txn."):
-            body = parse_body(TxnBody, envelope.body)
-            self.txns[body.sale_id] = dump_body(body)
+            model = RefundTxn if kind == "txn.refunded" else TxnBody
+            self.txns[envelope.id] = {
+                "type": kind,
+                "body": dump_body(parse_body(model, envelope.body)),
+            }
         return []
+
+    # -- refunds ------------------------------------------------------------------------
+
+    def _refund(self, device: DeviceTopics, request: RefundRequest) -> list[Outgoing]:
+        known = self.refunds.get(request.refund_no)
+        if known is not None:  # the same refund number again: answer, never refund twice
+            known.requests += 1
+            self._advance(known)
+            return self._refund_answer(known)
+        refund = Refund(
+            device=device,
+            refund_no=request.refund_no,
+            trade_no=request.trade_no,
+            amount_fen=request.amount_fen,
+            scenario=self.settings.refund_scenario,
+            state=RefundState.PROCESSING,
+            requests=1,
+        )
+        self.refunds[refund.refund_no] = refund
+        trade = self.trades.get(request.trade_no)
+        already = sum(
+            r.amount_fen
+            for r in self.refunds.values()
+            if r.trade_no == request.trade_no
+            and r is not refund
+            and r.state is not RefundState.CLOSED
+        )
+        if trade is None or trade.state is not TradeState.SUCCESS:
+            return self._refund_close(refund, "the trade was not paid")
+        if already + request.amount_fen > trade.amount_fen:
+            return self._refund_close(refund, "refund exceeds the paid amount")
+        if refund.scenario is RefundScenario.CLOSED:
+            return self._refund_close(refund, "refund refused by the channel")
+        if refund.scenario is RefundScenario.SUCCESS:
+            self._refund_pay(refund)
+        else:
+            refund.ready_at = time.monotonic() + self.settings.refund_processing_s
+        refund.history.append(f"request:{refund.scenario.value}")
+        if refund.scenario is RefundScenario.SILENT:
+            return []
+        return self._refund_answer(refund)
+
+    def _refund_query(self, device: DeviceTopics, query: RefundQuery) -> list[Outgoing]:
+        refund = self.refunds.get(query.refund_no)
+        if refund is None:
+            unknown = Refund(
+                device, query.refund_no, query.trade_no, query.amount_fen,
+                RefundScenario.SUCCESS, RefundState.NOT_FOUND,
+            )  # fmt: skip
+            return self._refund_answer(unknown)
+        self._advance(refund)
+        refund.history.append("query")
+        return self._refund_answer(refund)
+
+    def _advance(self, refund: Refund) -> None:
+        if (
+            refund.state is RefundState.PROCESSING
+            and refund.ready_at is not None
+            and time.monotonic() >= refund.ready_at
+        ):
+            if refund.scenario is RefundScenario.ABNORMAL:
+                refund.state = RefundState.ABNORMAL
+                refund.history.append("abnormal")
+            else:
+                self._refund_pay(refund)
+
+    def _refund_pay(self, refund: Refund) -> None:
+        if refund.state is RefundState.SUCCESS:
+            return
+        refund.state = RefundState.SUCCESS
+        refund.money_moves += 1
+        refund.history.append("refunded")
+
+    def _refund_close(self, refund: Refund, reason: str) -> list[Outgoing]:
+        refund.state = RefundState.CLOSED
+        refund.history.append(f"closed:{reason}")
+        return self._refund_answer(refund, reason)
+
+    def _refund_answer(self, refund: Refund, reason: str = "") -> list[Outgoing]:
+        if refund.state is RefundState.ABNORMAL and not reason:
+            reason = "the shopper's account cannot take the refund"
+        body = RefundResult(
+            refund_no=refund.refund_no,
+            trade_no=refund.trade_no,
+            amount_fen=refund.amount_fen,
+            state=refund.state,
+            reason=reason,
+            refund_id=f"SIMR{refund.refund_no[-14:]}"
+            if refund.state is RefundState.SUCCESS
+            else "",
+            succeeded_at=rfc3339(datetime.now(UTC))
+            if refund.state is RefundState.SUCCESS
+            else None,
+        )
+        return [self.sign_result(refund.device, dump_body(body), "refund.result")]
 
     def _micropay(self, device: DeviceTopics, request: MicropayRequest) -> list[Outgoing]:
         known = self.trades.get(request.trade_no)
@@ -246,12 +371,14 @@ class Backend:
         )
         return self.sign_result(trade.device, dump_body(body))
 
-    def sign_result(self, device: DeviceTopics, body: dict[str, Any]) -> Outgoing:
-        """A `pay.result` envelope for `device`, signed with the backend's key."""
+    def sign_result(
+        self, device: DeviceTopics, body: dict[str, Any], type: str = "pay.result"
+    ) -> Outgoing:
+        """A `pay.result` (or another cmd/pay) envelope for `device`, signed by the backend."""
         self._seq += 1
         now = datetime.now(UTC)
         envelope = make_envelope(
-            type="pay.result",
+            type=type,
             device=device.device,
             seq=self._seq,
             body=body,
@@ -278,6 +405,16 @@ class Backend:
                 for t in self.trades.values()
             },
             "txns": len(self.txns),
+            "refunds": {
+                r.refund_no: {
+                    "state": r.state.value,
+                    "money_moves": r.money_moves,
+                    "amount_fen": r.amount_fen,
+                    "trade_no": r.trade_no,
+                    "requests": r.requests,
+                }
+                for r in self.refunds.values()
+            },
             "duplicates": self.duplicates,
             "received": dict(self.received),
         }

@@ -29,6 +29,7 @@ from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
+from edged.services import refunds
 from edged.services.checkout.assembly import CheckoutParts, build_checkout
 from edged.services.payments.assembly import build_payments
 from edged.services.payments.keys import with_backend_keys
@@ -188,6 +189,7 @@ class Daemon:
             self.supervisor,
             self.add_status,
         )
+        await refunds.setup(self, print_queue=self.checkout.print_queue)
         self.checkout.start(self.supervisor)
 
         self.control.register("status", self._status_command)

@@ -17,6 +17,7 @@ from edged.contract.topics import UPLINK_RULES, DeviceTopics, Priority, Uplink
 from edged.store.database import Statements, Store, Transaction
 
 UPLINK_SEQUENCE = "uplink"
+TXN_SEQUENCE = "txn"
 OUTBOX_COLUMNS = "seq, msg_id, topic, priority, qos, retain, payload, created_at, correlation"
 
 MARK_CHUNK = 500
@@ -102,12 +103,15 @@ class Outbox:
         *,
         request_id: str | None = None,
         response: ResponseRoute | None = None,
+        sign: Callable[[Envelope], Envelope] | None = None,
     ) -> Envelope:
         """`add` for work already running in the writer thread (`Transaction.run`).
 
         A reply goes to `rsp/{request_id}`, or to the request's MQTT 5 response topic when
         `response` gives one; it must lie under this device's own `rsp/` root, the only place
-        the broker's ACL lets a device publish replies.
+        the broker's ACL lets a device publish replies. `sign` signs the envelope (the
+        settlement carries the device's own identity signature). Every `evt/txn` message is
+        also journaled with its own sequence number (`txn_journal`, never pruned).
         """
         rule = UPLINK_RULES[kind]
         topic = self._topics.uplink(kind, request_id) if response is None else response.topic
@@ -125,6 +129,15 @@ class Outbox:
             now=self._store.clock.now(),
             clock_synced=self._store.clock.synced(),
         )
+        if sign is not None:
+            envelope = sign(envelope)
+        payload = envelope.to_bytes()
+        if kind is Uplink.TXN:
+            s.execute(
+                "INSERT INTO txn_journal (txn_seq, msg_id, type, topic, payload, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (s.next_sequence(TXN_SEQUENCE), envelope.id, type, topic, payload, s.now),
+            )
         s.insert(
             "INSERT INTO outbox "
             "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
@@ -135,7 +148,7 @@ class Outbox:
                 int(rule.priority),
                 rule.qos,
                 int(rule.retain),
-                envelope.to_bytes(),
+                payload,
                 s.now,
                 response.correlation if response is not None else None,
             ),
@@ -143,6 +156,30 @@ class Outbox:
         for listener in self._listeners:
             s.after.append(partial(listener, int(rule.priority)))
         return envelope
+
+    def resend_txns(self, s: Statements, first: int, last: int) -> int:
+        """Send journaled `evt/txn` messages `first..last` (txn sequence numbers) again, byte
+        for byte: same id, so a receiver that has one drops it. Returns how many were queued."""
+        rule = UPLINK_RULES[Uplink.TXN]
+        rows = s.fetchall(
+            "SELECT msg_id, topic, payload FROM txn_journal WHERE txn_seq BETWEEN ? AND ?",
+            (first, last),
+        )
+        # A fresh row (a new outbox seq), not a reset one: the pump's cursor has passed the
+        # old seq and would not come back to it.
+        s.executemany("DELETE FROM outbox WHERE msg_id = ?", [(r["msg_id"],) for r in rows])
+        s.executemany(
+            "INSERT INTO outbox (msg_id, topic, priority, qos, retain, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r["msg_id"], r["topic"], int(rule.priority), rule.qos, 0, r["payload"], s.now)
+                for r in rows
+            ],
+        )
+        if rows:
+            for listener in self._listeners:
+                s.after.append(partial(listener, int(rule.priority)))
+        return len(rows)
 
     async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:
         """Drop this device's undelivered rows of `kind`: a new snapshot replaces stale ones."""
