@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from edged.contract.envelope import Envelope, make_envelope, parse_rfc3339, rfc3339
 from edged.contract.topics import UPLINK_RULES, DeviceTopics, Priority, Uplink
+from edged.contract.txn_summary import summarize
 from edged.store.database import Statements, Store, Transaction
 
 UPLINK_SEQUENCE = "uplink"
 TXN_SEQUENCE = "txn"
+TXN_KEEP = timedelta(days=40)
+"""Delivered `evt/txn` rows stay this long past the usual retention: reconciliation resends
+them byte for byte when the backend is missing one."""
 OUTBOX_COLUMNS = "seq, msg_id, topic, priority, qos, retain, payload, created_at, correlation"
 
 MARK_CHUNK = 500
@@ -133,11 +137,15 @@ class Outbox:
             envelope = sign(envelope)
         payload = envelope.to_bytes()
         if kind is Uplink.TXN:
+            summary = summarize(type, body)
             s.execute(
-                "INSERT INTO txn_journal (txn_seq, msg_id, type, topic, payload, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (s.next_sequence(TXN_SEQUENCE), envelope.id, type, topic, payload, s.now),
-            )
+                "INSERT INTO txn_journal (txn_seq, msg_id, type, status, at, amount_fen, method, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    s.next_sequence(TXN_SEQUENCE), envelope.id, type, summary.status,
+                    summary.at, summary.amount_fen, summary.method, s.now,
+                ),
+            )  # fmt: skip
         s.insert(
             "INSERT INTO outbox "
             "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
@@ -157,29 +165,29 @@ class Outbox:
             s.after.append(partial(listener, int(rule.priority)))
         return envelope
 
-    def resend_txns(self, s: Statements, first: int, last: int) -> int:
+    def resend_txns(self, s: Statements, first: int, last: int) -> list[int]:
         """Send journaled `evt/txn` messages `first..last` (txn sequence numbers) again, byte
-        for byte: same id, so a receiver that has one drops it. Returns how many were queued."""
-        rule = UPLINK_RULES[Uplink.TXN]
+        for byte: same id, so a receiver that has one drops it. Returns the txn sequence
+        numbers that could not be resent (their outbox row was pruned or removed)."""
         rows = s.fetchall(
-            "SELECT msg_id, topic, payload FROM txn_journal WHERE txn_seq BETWEEN ? AND ?",
+            "SELECT j.txn_seq, o.msg_id, o.topic, o.priority, o.qos, o.payload FROM txn_journal j "
+            "LEFT JOIN outbox o ON o.msg_id = j.msg_id WHERE j.txn_seq BETWEEN ? AND ? "
+            "ORDER BY j.txn_seq",
             (first, last),
         )
+        kept = [r for r in rows if r["msg_id"] is not None]
         # A fresh row (a new outbox seq), not a reset one: the pump's cursor has passed the
         # old seq and would not come back to it.
-        s.executemany("DELETE FROM outbox WHERE msg_id = ?", [(r["msg_id"],) for r in rows])
+        s.executemany("DELETE FROM outbox WHERE msg_id = ?", [(r["msg_id"],) for r in kept])
         s.executemany(
             "INSERT INTO outbox (msg_id, topic, priority, qos, retain, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r["msg_id"], r["topic"], int(rule.priority), rule.qos, 0, r["payload"], s.now)
-                for r in rows
-            ],
+            "VALUES (?, ?, ?, ?, 0, ?, ?)",
+            [(r["msg_id"], r["topic"], r["priority"], r["qos"], r["payload"], s.now) for r in kept],
         )
-        if rows:
+        if kept:
             for listener in self._listeners:
-                s.after.append(partial(listener, int(rule.priority)))
-        return len(rows)
+                s.after.append(partial(listener, int(kept[0]["priority"])))
+        return [int(r["txn_seq"]) for r in rows if r["msg_id"] is None]
 
     async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:
         """Drop this device's undelivered rows of `kind`: a new snapshot replaces stale ones."""
@@ -243,10 +251,12 @@ class Outbox:
                 )
 
     async def prune_delivered(self, older_than: datetime) -> int:
+        """Delivered rows older than `older_than`; `evt/txn` ones only after `TXN_KEEP` more."""
         async with self._store.transaction() as tx:
             return await tx.execute(
-                "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?",
-                (rfc3339(older_than),),
+                "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
+                "AND (topic NOT LIKE '%/evt/txn' OR delivered_at < ?)",
+                (rfc3339(older_than), rfc3339(older_than - TXN_KEEP)),
             )
 
     async def shed_telemetry(self) -> int:

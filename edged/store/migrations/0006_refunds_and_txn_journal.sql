@@ -46,13 +46,18 @@ CREATE TABLE IF NOT EXISTS refund_marks (
 CREATE INDEX IF NOT EXISTS refund_marks_pending ON refund_marks (marked_at)
     WHERE refund_no IS NULL;
 
--- Every evt/txn message, numbered by its own persisted sequence and kept beyond the outbox's
--- retention: the daily settlement counts them and reconciliation resends them byte for byte.
+-- Every evt/txn message, numbered by its own persisted sequence, with what the daily
+-- settlement counts: when it happened (payment or refund success, or the void), its status,
+-- the money it moved and how. The message itself stays in the outbox (delivered evt/txn rows
+-- are kept for the reconciliation window), so reconciliation can resend it byte for byte.
 CREATE TABLE txn_journal (
     txn_seq    INTEGER PRIMARY KEY,
     msg_id     TEXT NOT NULL UNIQUE,
     type       TEXT NOT NULL,
-    topic      TEXT NOT NULL,
-    payload    BLOB NOT NULL,
+    status     TEXT NOT NULL,
+    at         TEXT,
+    amount_fen INTEGER NOT NULL,
+    method     TEXT NOT NULL,
     created_at TEXT NOT NULL
 ) STRICT;
+CREATE INDEX txn_journal_at ON txn_journal (at);
