@@ -28,6 +28,7 @@ from edged.contract.bodies import (
     RefundResult,
     RefundState,
     RefundTxn,
+    ReleaseReport,
     ReverseRequest,
     TradeState,
     TxnBody,
@@ -92,6 +93,8 @@ class Backend:
         self.txns: dict[str, dict[str, Any]] = {}
         """Envelope id -> {"type", "body"} of every evt/txn record received."""
         self.refunds: dict[str, Refund] = {}
+        self.releases: dict[int, list[str]] = {}
+        """Release id -> the states its `txn.release` reports went through, in order."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.rejected: Counter[str] = Counter()
@@ -159,6 +162,10 @@ class Backend:
             return self._refund(device, parse_body(RefundRequest, envelope.body))
         if kind == "refund.query":
             return self._refund_query(device, parse_body(RefundQuery, envelope.body))
+        if kind == "txn.release":
+            report = parse_body(ReleaseReport, envelope.body)
+            self.releases.setdefault(report.release_id, []).append(report.state.value)
+            return []
         if kind.startswith("txn."):
             model = RefundTxn if kind == "txn.refunded" else TxnBody
             self.txns[envelope.id] = {
@@ -415,6 +422,7 @@ class Backend:
                 }
                 for r in self.refunds.values()
             },
+            "releases": {str(key): states for key, states in self.releases.items()},
             "duplicates": self.duplicates,
             "received": dict(self.received),
         }
