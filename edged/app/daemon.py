@@ -33,7 +33,16 @@ from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
-from edged.services import checkout, payments, printing, refunds, release, sales, stock
+from edged.services import (
+    checkout,
+    payments,
+    printing,
+    refunds,
+    release,
+    sales,
+    settlement,
+    stock,
+)
 from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
@@ -178,6 +187,7 @@ class Daemon:
         )  # fmt: skip
         await stock.setup(ctx)
         await refunds.setup(ctx, printing=print_queue)
+        await settlement.setup(ctx, printing=print_queue)
 
         self._read_scans(parts, devices)
         self.control.register("status", functools.partial(self._status_command, devices))

@@ -7,9 +7,23 @@ import sys
 from collections.abc import Sequence
 
 from edged import __version__
-from edged.cli import bench, cart, check_config, cloudsim, control, demo, doctor, run, sim
+from edged.cli import (
+    bench,
+    cart,
+    check_config,
+    cloudsim,
+    control,
+    demo,
+    doctor,
+    identity,
+    report,
+    run,
+    sim,
+)
 
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, doctor, bench, cloudsim]
+SUBCOMMANDS = [
+    demo, run, check_config, control, sim, cart, report, identity, doctor, bench, cloudsim,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

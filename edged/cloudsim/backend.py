@@ -7,6 +7,7 @@ retried request never charges twice, and answer by the trade's scenario.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from edged.contract.bodies import (
     RefundTxn,
     ReleaseReport,
     ReverseRequest,
+    SettlementReport,
     TradeState,
     TxnBody,
     dump_body,
@@ -38,12 +40,16 @@ from edged.contract.bodies import (
 from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, make_envelope, rfc3339
 from edged.contract.signing import sign_envelope
 from edged.contract.topics import PREFIX, DeviceTopics, Downlink
+from edged.contract.txn_summary import summarize
 from edged.services.payments.codes import classify_payment_code
 from edged.services.payments.sealing import SealError, open_code
+from edged.services.settlement.day import business_day, parse_cutover, shop_zone
 
 log = logging.getLogger("edged.cloudsim")
 
 MAX_SEEN_IDS = 100_000
+LEDGER_TXNS = ("txn.completed", "txn.refunded", "txn.voided")
+"""The evt/txn records a day's settlement counts."""
 
 
 @dataclass
@@ -93,6 +99,12 @@ class Backend:
         self.txns: dict[str, dict[str, Any]] = {}
         """Envelope id -> {"type", "body"} of every evt/txn record received."""
         self.refunds: dict[str, Refund] = {}
+        self.reports: list[dict[str, Any]] = []
+        """Every `report.settlement` envelope received (as JSON), signature unchecked."""
+        self.lose_txns = 0
+        """Drop this many of the next evt/txn messages as if they never arrived (fault tests)."""
+        self.altered: dict[int, int] = {}
+        """sale_no -> amount this backend records for that completed sale (fault tests)."""
         self.releases: dict[int, list[str]] = {}
         """Release id -> the states its `txn.release` reports went through, in order."""
         self.received: Counter[str] = Counter()
@@ -119,6 +131,10 @@ class Backend:
             return []
         if envelope.id in self._seen:
             self.duplicates += 1
+            return []
+        if envelope.type in LEDGER_TXNS and self.lose_txns > 0:
+            self.lose_txns -= 1  # lost on the way: not even its id is remembered
+            self.rejected["lost on purpose"] += 1
             return []
         self._remember(envelope.id)
         self.received[envelope.type] += 1
@@ -166,13 +182,70 @@ class Backend:
             report = parse_body(ReleaseReport, envelope.body)
             self.releases.setdefault(report.release_id, []).append(report.state.value)
             return []
+        if kind == "report.settlement":
+            return self._reconcile(device, envelope)
         if kind.startswith("txn."):
             model = RefundTxn if kind == "txn.refunded" else TxnBody
+            body = dump_body(parse_body(model, envelope.body))
+            summary = summarize(kind, body)
+            amount = summary.amount_fen
+            if summary.status == "completed" and body.get("sale_no") in self.altered:
+                amount = self.altered[body["sale_no"]]
             self.txns[envelope.id] = {
                 "type": kind,
-                "body": dump_body(parse_body(model, envelope.body)),
+                "body": body,
+                "device": device.root,
+                "seq": envelope.seq,
+                "status": summary.status,
+                "at": summary.at,
+                "amount_fen": amount,
             }
         return []
+
+    # -- reconciliation -----------------------------------------------------------------
+
+    def _reconcile(self, device: DeviceTopics, envelope: Envelope) -> list[Outgoing]:
+        """Answer a settlement with this backend's own figures for that device and day."""
+        report = parse_body(SettlementReport, envelope.body)
+        self.reports.append(envelope.model_dump(exclude_none=True))
+        zone, cutover = shop_zone(report.timezone), parse_cutover(report.cutover)
+        day = report.business_day
+        mine = sorted(
+            (
+                (t["seq"], txn_id, t)
+                for txn_id, t in self.txns.items()
+                if t["device"] == device.root
+                and t["at"] is not None
+                and t["status"] in ("completed", "refunded", "voided")
+                and business_day(
+                    datetime.fromisoformat(t["at"].replace("Z", "+00:00")), zone, cutover
+                ).isoformat()
+                == day
+            ),
+            key=lambda item: item[0],
+        )
+        ids = "".join(f"{txn_id}\n" for _, txn_id, _ in mine)
+        body = {
+            "business_day": day,
+            "revision": report.revision,
+            "txn_count": len(mine),
+            "sales_fen": sum(t["amount_fen"] for _, _, t in mine if t["status"] == "completed"),
+            "refunds_fen": sum(t["amount_fen"] for _, _, t in mine if t["status"] == "refunded"),
+            "digest": hashlib.sha256(ids.encode()).hexdigest(),
+            "txns": [{"txn_id": txn_id, "amount_fen": t["amount_fen"]} for _, txn_id, t in mine],
+        }
+        self._seq += 1
+        answer = make_envelope(
+            type="recon.figures",
+            device=device.device,
+            seq=self._seq,
+            body=body,
+            now=datetime.now(UTC),
+            clock_synced=True,
+            ttl=timedelta(seconds=self.settings.result_ttl_s),
+        )
+        signed = sign_envelope(answer, self.keys.signing)
+        return [Outgoing(device.downlink(Downlink.RECON), signed.to_bytes())]
 
     # -- refunds ------------------------------------------------------------------------
 

@@ -443,6 +443,90 @@ class RefundTxn(Body):
     clock_synced: bool
 
 
+# -- the daily settlement and reconciliation: uplink evt/report, downlink cmd/recon --------
+
+BusinessDay = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class CountTotal(Body):
+    count: Count
+    total_fen: Fen
+
+
+class MethodTotal(Body):
+    method: PayMethod
+    count: Count
+    total_fen: Fen
+
+
+class SettlementReport(Body):
+    """`report.settlement` (日结): the business day's figures, signed by the device's own
+    Ed25519 identity key (the envelope's `sig`), so the backend can prove which kiosk
+    reported what. A payment belongs to the day of its success time; `digest` is SHA-256
+    (hex) over the day's `evt/txn` envelope ids ordered by txn sequence, each followed by a
+    newline. `revision` grows each time the same day is reported again."""
+
+    business_day: BusinessDay
+    revision: int = Field(ge=1, strict=True)
+    timezone: str = Field(min_length=1, max_length=64)
+    cutover: str = Field(pattern=r"^\d{2}:\d{2}$")
+    sales: CountTotal
+    by_method: list[MethodTotal] = Field(max_length=8)
+    refunds: CountTotal
+    refunds_by_method: list[MethodTotal] = Field(max_length=8)
+    net_fen: int = Field(ge=-100_000_000_000, le=100_000_000_000, strict=True)
+    voided: dict[Literal["count"], Count]
+    txn_count: Count
+    first_txn_seq: int | None = Field(None, ge=1, strict=True)
+    last_txn_seq: int | None = Field(None, ge=1, strict=True)
+    digest: Digest
+    identity_key: B64
+    """The device's Ed25519 public key (base64), as registered at provisioning."""
+
+
+class ReconTxn(Body):
+    txn_id: str = Field(min_length=8, max_length=64)
+    """The `evt/txn` envelope id."""
+    amount_fen: Fen
+
+
+class ReconFigures(Body):
+    """`recon.figures` on `cmd/recon`: the backend's own count, totals and digest for this
+    device and business day, with the transactions it holds, so the device can tell what is
+    missing on either side."""
+
+    business_day: BusinessDay
+    revision: int = Field(ge=1, strict=True)
+    """The settlement revision this answers."""
+    txn_count: Count
+    sales_fen: Fen
+    refunds_fen: Fen
+    digest: Digest
+    txns: list[ReconTxn] = Field(max_length=5000)
+
+
+class ReconDifference(Body):
+    txn_id: str = Field(min_length=8, max_length=64)
+    kind: Literal["local_only", "remote_only", "amount_mismatch"]
+    txn_seq: int | None = Field(None, ge=1, strict=True)
+    local_fen: Fen | None = None
+    remote_fen: Fen | None = None
+
+
+class ReconReport(Body):
+    """`report.recon`: where reconciling a business day stands. `resending` means the
+    device sent the differing transactions again (by txn sequence range) and asked again;
+    `mismatch` is final for the rounds configured and lists what still differs."""
+
+    business_day: BusinessDay
+    state: Literal["reconciled", "resending", "mismatch"]
+    round: int = Field(ge=1, strict=True)
+    differences: list[ReconDifference] = Field(max_length=5000)
+    resent_ranges: list[tuple[int, int]] = Field(default_factory=list, max_length=5000)
+
+
 B = TypeVar("B", bound=Body)
 
 
@@ -457,6 +541,11 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "pay.close": (Uplink.PAY, CloseRequest, CloseRequest.__doc__ or ""),
     "pay.result": (Downlink.PAY, PayResult, PayResult.__doc__ or ""),
     "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
+    "txn.voided": (
+        Uplink.TXN,
+        TxnBody,
+        "A cancelled or abandoned sale with items (status voided).",
+    ),
     "txn.release": (Uplink.TXN, ReleaseReport, ReleaseReport.__doc__ or ""),
     "order.status": (Uplink.ORDER, OrderBody, OrderBody.__doc__ or ""),
     "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
@@ -469,6 +558,9 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "op.refund": (Downlink.OP, RefundCommand, RefundCommand.__doc__ or ""),
     "op.reply": (Uplink.RESPONSE, OpReply, OpReply.__doc__ or ""),
     "txn.refunded": (Uplink.TXN, RefundTxn, RefundTxn.__doc__ or ""),
+    "report.settlement": (Uplink.REPORT, SettlementReport, SettlementReport.__doc__ or ""),
+    "report.recon": (Uplink.REPORT, ReconReport, ReconReport.__doc__ or ""),
+    "recon.figures": (Downlink.RECON, ReconFigures, ReconFigures.__doc__ or ""),
 }
 """Envelope `type` -> (topic kind, body model, what it means). The AsyncAPI source of truth."""
 
