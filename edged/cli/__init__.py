@@ -16,13 +16,14 @@ from edged.cli import (
     demo,
     doctor,
     identity,
+    refund,
     report,
     run,
     sim,
 )
 
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, report, identity, doctor, bench, cloudsim,
+    demo, run, check_config, control, sim, cart, refund, report, identity, doctor, bench, cloudsim,
 ]  # fmt: skip
 
 

@@ -8,7 +8,10 @@ refunds each refund number at most once, and the kiosk never refunds more than w
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -259,7 +262,11 @@ def test_the_technician_refunds_a_line_with_the_token_and_a_slip_prints(kiosk: K
         assert str(exc) == "wrong technician token"
     assert refund_rows(kiosk, sale_id) == []
 
-    started = kiosk.daemon.control("refund.start", {**ask, "token": TECHNICIAN_TOKEN})
+    cli = [sys.executable, "-m", "edged", "refund", sale_id, "--line", "2:1", "--reason",
+           "returned", "--config", str(kiosk.daemon.config_file)]  # fmt: skip
+    env = {**os.environ, "EDGED_SECURITY__TECHNICIAN_TOKEN": TECHNICIAN_TOKEN}
+    out = subprocess.run(cli, capture_output=True, text=True, env=env, check=True).stdout
+    started = json.loads(out)
     assert started["amount_fen"] == 350 and started["state"] == "requested"
     wait_refund_state(kiosk, sale_id, 1, "succeeded")
     kiosk.wait("slip printed", lambda _s: len(list((kiosk.data / "printer").glob("*.txt"))) == 2)

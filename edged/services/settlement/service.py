@@ -102,6 +102,8 @@ class SettlementService:
         chosen = day or self.day_of(self._store.clock.now())
         async with self._store.transaction() as tx:
             body = await tx.run(lambda s: self._report_now(s, chosen, print_it=print_it))
+        if print_it:
+            self._printing.wake()  # committed now: the worker can read the job
         log.info(
             "settlement reported",
             extra={
@@ -147,7 +149,6 @@ class SettlementService:
         if print_it:
             document = z_report_document(self._shop_name, body, parse_rfc3339(s.now))
             self._printing.enqueue_now(s, None, Z_REPORT, document)
-            s.after.append(self._printing.wake)
         return {**body, "msg_id": sent.id}
 
     def _sign(self, envelope: Envelope) -> Envelope:
