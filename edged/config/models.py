@@ -10,6 +10,7 @@ import base64
 import binascii
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -184,6 +185,18 @@ class Settlement(Section):
     the settlement. Defaults to `<data_dir>/identity.key`, created on first use."""
     recon_rounds: int = Field(3, ge=1, le=20)
     """Resend-and-ask rounds before a day that still differs is left `mismatch`."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {zone!r}: an IANA name like Asia/Shanghai"
+                ) from None
+        return zone
 
 
 class Checkout(Section):
