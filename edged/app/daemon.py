@@ -35,6 +35,7 @@ from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services import (
     checkout,
+    orders,
     payments,
     printing,
     refunds,
@@ -186,6 +187,7 @@ class Daemon:
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)
+        await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
         await refunds.setup(ctx, printing=print_queue)
         await settlement.setup(ctx, printing=print_queue)
 

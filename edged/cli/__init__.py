@@ -16,6 +16,7 @@ from edged.cli import (
     demo,
     doctor,
     identity,
+    order,
     refund,
     report,
     run,
@@ -23,7 +24,8 @@ from edged.cli import (
 )
 
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, refund, report, identity, doctor, bench, cloudsim,
+    demo, run, check_config, control, sim, cart, order, refund, report, identity, doctor, bench,
+    cloudsim,
 ]  # fmt: skip
 
 

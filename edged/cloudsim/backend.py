@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edged.cloudsim.keys import BackendKeys
+from edged.cloudsim.orders import OrderDesk
 from edged.cloudsim.scenarios import RefundScenario, Scenario, Settings, scenario_for_code
 from edged.contract.bodies import (
     BodyError,
     CloseRequest,
     MicropayRequest,
     NativeCreateRequest,
+    OrderBody,
     PayResult,
     QueryRequest,
     RefundQuery,
@@ -106,6 +108,7 @@ class Backend:
         self.altered: dict[int, int] = {}
         """sale_no -> amount this backend records for that completed sale (fault tests)."""
         self.releases: dict[int, list[str]] = {}
+        self.desk = OrderDesk(keys.signing)
         """Release id -> the states its `txn.release` reports went through, in order."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
@@ -178,7 +181,11 @@ class Backend:
             return self._refund(device, parse_body(RefundRequest, envelope.body))
         if kind == "refund.query":
             return self._refund_query(device, parse_body(RefundQuery, envelope.body))
-        if kind == "txn.release":
+        if kind == "order.status":
+            status = parse_body(OrderBody, envelope.body)
+            self.desk.record_status(status.order_id, status.status.value)
+            return []
+        if kind in ("txn.release", "order.release"):
             report = parse_body(ReleaseReport, envelope.body)
             self.releases.setdefault(report.release_id, []).append(report.state.value)
             return []
