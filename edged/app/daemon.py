@@ -35,6 +35,7 @@ from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services import (
     checkout,
+    kiosk_screen,
     orders,
     payments,
     printing,
@@ -176,6 +177,10 @@ class Daemon:
         ctx = PartContext(
             cfg, self.clock, self.topics, store, outbox, inbox, downlink, self.control, parts,
             on_close=self.on_close, add_status=self.add_status, on_scan=self.on_scan,
+        )  # fmt: skip
+        devices = await kiosk_screen.setup(
+            ctx, devices=devices, boot_id=self.boot_id,
+            sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         print_queue = await printing.setup(ctx, printer=devices.printer)
         ledger = await sales.setup(ctx, printing=print_queue)
