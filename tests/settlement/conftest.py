@@ -65,21 +65,14 @@ def uplink(mosquitto: Mosquitto) -> Iterator[Observer]:
     observer.stop()
 
 
-@pytest.fixture
-def kiosk(
-    mosquitto: Mosquitto, tmp_path: Path, uplink: Observer, clock: FakeClock
+def _kiosk(
+    mosquitto: Mosquitto, tmp_path: Path, env: dict[str, str], ready_timeout: float
 ) -> Iterator[Kiosk]:
     data = tmp_path / "data"
     config = tmp_path / "edged.toml"
     write_config(config, data, mosquitto.port, extra=SETTLEMENT_CONFIG)
-    env = {
-        "LD_PRELOAD": str(LIBFAKETIME),
-        "FAKETIME_TIMESTAMP_FILE": str(clock.file),
-        "FAKETIME_NO_CACHE": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
     daemon = DaemonProcess(config, tmp_path / "daemon", env=env)
-    daemon.start()
+    daemon.start(ready_timeout=ready_timeout)
     sim = CloudSim(
         mosquitto.host,
         mosquitto.port,
@@ -95,3 +88,23 @@ def kiosk(
     finally:
         daemon.kill()
         sim.stop()
+
+
+@pytest.fixture
+def kiosk(mosquitto: Mosquitto, tmp_path: Path, uplink: Observer) -> Iterator[Kiosk]:
+    yield from _kiosk(mosquitto, tmp_path, {}, ready_timeout=10)
+
+
+@pytest.fixture
+def kiosk_with_clock(
+    mosquitto: Mosquitto, tmp_path: Path, uplink: Observer, clock: FakeClock
+) -> Iterator[Kiosk]:
+    """The daemon under libfaketime: its wall clock is what `clock.set` says (monotonic time
+    is left alone). The library reads the clock file on every call, so the start is slower."""
+    env = {
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(clock.file),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    yield from _kiosk(mosquitto, tmp_path, env, ready_timeout=40)

@@ -82,8 +82,9 @@ def report_of(kiosk: Kiosk, day: str) -> dict[str, Any]:
 
 
 def test_thirty_sales_settle_to_what_an_independent_subscriber_counts(
-    kiosk: Kiosk, uplink: Observer, clock: FakeClock
+    kiosk_with_clock: Kiosk, uplink: Observer, clock: FakeClock
 ) -> None:
+    kiosk = kiosk_with_clock
     clock.set(datetime(2026, 12, 2, 3, 40, tzinfo=UTC))  # business day 2026-12-01
     sales = [sell(kiosk, ITEMS[: 1 + n % 3]) for n in range(29)]
     void(kiosk, ITEMS[:2])
