@@ -17,6 +17,7 @@ from edged.cli import (
     doctor,
     identity,
     order,
+    payments,
     refund,
     report,
     run,
@@ -24,8 +25,8 @@ from edged.cli import (
 )
 
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, order, refund, report, identity, doctor, bench,
-    cloudsim,
+    demo, run, check_config, control, sim, cart, order, payments, refund, report, identity,
+    doctor, bench, cloudsim,
 ]  # fmt: skip
 
 
