@@ -46,7 +46,6 @@ from edged.services.sales.records import (
     add_product,
     create_sale,
     find_open_sale,
-    move,
     sale_from_rows,
     set_quantity,
     void_line,
