@@ -16,8 +16,11 @@ from edged.cli import (
     demo,
     doctor,
     extras,
+    identity,
     order,
     payments,
+    refund,
+    report,
     run,
     sim,
 )
@@ -29,8 +32,8 @@ DESCRIPTION = (
     "`edged status` tell how it is."
 )
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, order, payments, doctor, extras, bench,
-    cloudsim,
+    demo, run, check_config, control, sim, cart, order, payments, refund, report, identity,
+    doctor, extras, bench, cloudsim,
 ]  # fmt: skip
 
 
