@@ -43,12 +43,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, parse_rfc3339
 from edged.contract.signing import SignatureError, verify_envelope
 from edged.contract.topics import (
-    FLEET_SCOPE,
     SIGNED_DOWNLINK,
-    SITE_SCOPE,
     DeviceTopics,
     Downlink,
     DownlinkAddress,
+    scope_audience,
 )
 from edged.runtime.clock import Clock
 from edged.store.database import Statements, Store, Transaction
@@ -115,17 +114,8 @@ class HandlerRejected(Exception):
 
 
 def audience(topics: DeviceTopics, address: DownlinkAddress) -> str:
-    """The `device` field an envelope must carry on a topic of this scope.
-
-    Device topics: the device id. Site config: `<site>/_site`. Fleet config: `_fleet`.
-    Binding the audience into the signed bytes stops a message signed for one device or
-    site from being accepted when republished on another's topic.
-    """
-    if address.scope == "fleet":
-        return FLEET_SCOPE
-    if address.scope == "site":
-        return f"{topics.site}/{SITE_SCOPE}"
-    return topics.device
+    """The `device` field an envelope must carry on this topic (see `scope_audience`)."""
+    return scope_audience(address.scope, topics.site, topics.device)
 
 
 class DownlinkVerifier:
