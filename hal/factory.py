@@ -30,6 +30,7 @@ from hal.config import (
 from hal.device import DeviceStatus
 from hal.display.protocol import Display
 from hal.printer.protocol import Printer
+from hal.retry import REOPEN_INITIAL_S, REOPEN_MAXIMUM_S, BackoffFactory
 from hal.scanner.protocol import CodeReader
 
 
@@ -46,7 +47,7 @@ class Devices:
         return [device.status() for device in found if device is not None]
 
 
-def build_scanner(config: ScannerConfig) -> CodeReader:
+def build_scanner(config: ScannerConfig, backoff: BackoffFactory) -> CodeReader:
     if isinstance(config, SimScanner):
         from hal.scanner.sim import SimulatedScanner
 
@@ -54,11 +55,11 @@ def build_scanner(config: ScannerConfig) -> CodeReader:
     if isinstance(config, EvdevScanner):
         from hal.scanner.evdev_hid import EvdevScannerDriver
 
-        return EvdevScannerDriver(config)
+        return EvdevScannerDriver(config, backoff=backoff(REOPEN_INITIAL_S, REOPEN_MAXIMUM_S))
     if isinstance(config, SerialScanner):
         from hal.scanner.serial_port import SerialScannerDriver
 
-        return SerialScannerDriver(config)
+        return SerialScannerDriver(config, backoff=backoff(REOPEN_INITIAL_S, REOPEN_MAXIMUM_S))
     raise ValueError(f"unknown scanner driver {config.driver!r}")
 
 
@@ -140,9 +141,12 @@ def build_devices(
     printer: PrinterConfig,
     display: DisplayConfig,
     data_dir: Path,
+    *,
+    backoff: BackoffFactory,
 ) -> Devices:
+    """`backoff` is edged's one backoff helper (`edged.runtime.backoff.Backoff`), injected."""
     return Devices(
-        scanner=build_scanner(scanner),
+        scanner=build_scanner(scanner, backoff),
         camera=build_camera(camera),
         printer=build_printer(printer, data_dir),
         display=build_display(display),

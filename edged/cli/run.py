@@ -16,7 +16,7 @@ def register(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edged.runtime.daemon import Daemon
+    from edged.app.daemon import Daemon
     from edged.runtime.logs import configure_logging
 
     configure_logging()

@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from edged.cloudsim.keys import simulated_keys_dir
 from edged.config.models import DaemonConfig
-from edged.services.payments.keys import simulated_keys_dir
 
 log = logging.getLogger("edged.cloudsim")
 

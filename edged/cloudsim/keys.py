@@ -1,8 +1,12 @@
 """The simulated backend's keys: one 0600 file, generated once, shared with the daemon.
 
-With `cloud.mode = "simulated"` the daemon trusts this signing key and seals payment codes to
-this X25519 key. Both private keys live in one file written atomically (link, never replace),
-so a daemon and a simulator starting at the same moment end up with the same pair.
+With `cloud.mode = "simulated"` (the development default) the keys are generated once into
+`<data_dir>/cloudsim/`, and the daemon trusts this signing key and seals payment codes to
+this X25519 key, so a fresh clone pays end to end with no key handling. With `remote` nothing
+is invented: the keys come from `security.trusted_keys` and `security.backend_seal_key`.
+
+Both private keys live in one file written atomically (link, never replace), so a daemon and
+a simulator starting at the same moment end up with the same pair.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from edged.config.models import DaemonConfig
 from edged.contract.signing import b64, unb64
 
 KEY_FILE = "backend-keys.json"
 PUBLIC_FILE = "backend-public.json"
+SIM_KEYS_DIR = "cloudsim"
 
 
 @dataclass(frozen=True)
@@ -82,3 +88,29 @@ def _generate(folder: Path, path: Path) -> None:
             json.dump(public, handle, indent=2)
     with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
+
+
+def simulated_keys_dir(config: DaemonConfig) -> Path:
+    return config.paths.data_dir / SIM_KEYS_DIR
+
+
+def with_backend_keys(config: DaemonConfig) -> DaemonConfig:
+    """The config the daemon runs with: in simulated mode, the simulator's keys added."""
+    if config.cloud.mode != "simulated":
+        return config
+    try:
+        keys = ensure_keys(simulated_keys_dir(config))
+    except ValueError as exc:  # a damaged key file: the daemon's "cannot start" path
+        raise OSError(str(exc)) from None
+    security = config.security
+    trusted = list(security.trusted_keys)
+    if keys.signing_public_b64 not in trusted:
+        trusted.append(keys.signing_public_b64)
+    seal = security.backend_seal_key or keys.seal_public_b64
+    return config.model_copy(
+        update={
+            "security": security.model_copy(
+                update={"trusted_keys": trusted, "backend_seal_key": seal}
+            )
+        }
+    )

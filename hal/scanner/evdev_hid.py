@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edged.runtime.backoff import Backoff
 from hal.config import EvdevScanner
 from hal.device import DeviceError, DeviceKind, DeviceStatus
+from hal.retry import RetryDelays
 from hal.scanner.keymap import KeyMap
 from hal.scanner.protocol import Scan, ScanSink
 
@@ -140,13 +140,14 @@ class EvdevScannerDriver:
     def __init__(
         self,
         config: EvdevScanner,
+        *,
+        backoff: RetryDelays,
         backend: Any = None,
-        backoff: Backoff | None = None,
     ) -> None:
         self.config = config
         self.selector = Selector.parse(config.device)
         self._backend = backend
-        self._backoff = backoff or Backoff(initial_s=0.5, maximum_s=5.0)
+        self._backoff = backoff
         self._device: InputDeviceLike | None = None
         self._detail = "not opened yet"
         self.assembler = ScanAssembler(KeyMap(config.layout), config.prefix, config.suffix)

@@ -15,9 +15,9 @@ import time
 
 import serial
 
-from edged.runtime.backoff import Backoff
 from hal.config import SerialScanner
 from hal.device import DeviceError, DeviceKind, DeviceStatus
+from hal.retry import RetryDelays
 from hal.scanner.protocol import Scan, ScanSink
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,10 @@ class LineSplitter:
 
 
 class SerialScannerDriver:
-    def __init__(self, config: SerialScanner, backoff: Backoff | None = None) -> None:
+    def __init__(self, config: SerialScanner, *, backoff: RetryDelays) -> None:
         self.config = config
         self.splitter = LineSplitter(TERMINATORS[config.terminator], config.prefix, config.encoding)
-        self._backoff = backoff or Backoff(initial_s=0.5, maximum_s=5.0)
+        self._backoff = backoff
         self._port: serial.Serial | None = None
         self._detail = "not opened yet"
         self.opened = 0

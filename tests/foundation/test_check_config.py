@@ -123,10 +123,13 @@ def test_no_file_means_the_development_default() -> None:
 
 @pytest.mark.parametrize("example", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_example_names_drivers_that_exist(example: Path, tmp_path: Path) -> None:
+    from edged.runtime.backoff import Backoff
     from hal.factory import build_devices
 
     config = load_config(example, {})
-    devices = build_devices(config.scanner, config.camera, config.printer, config.display, tmp_path)
+    devices = build_devices(
+        config.scanner, config.camera, config.printer, config.display, tmp_path, backoff=Backoff
+    )
     statuses = [devices.scanner.status(), devices.printer.status(), devices.display.status()]
     assert [s.kind.value for s in statuses] == ["scanner", "printer", "display"]
     assert {s.driver for s in statuses} >= {config.scanner.driver}

@@ -43,11 +43,12 @@ def test_the_daemon_imports_without_hardware_packages() -> None:
         "import sys\n"
         "sys.modules['evdev'] = None\n"
         "sys.modules['picamera2'] = None\n"
-        "import edged.cli, edged.runtime.daemon, hal.factory\n"
+        "import edged.cli, edged.app.daemon, hal.factory\n"
         "from edged.config import load_config\n"
+        "from edged.runtime.backoff import Backoff\n"
         "c = load_config(None, {})\n"
         "d = hal.factory.build_devices(c.scanner, c.camera, c.printer, c.display, "
-        "__import__('pathlib').Path(sys.argv[1]))\n"
+        "__import__('pathlib').Path(sys.argv[1]), backoff=Backoff)\n"
         "print(type(d.scanner).__name__)\n"
     )
     result = subprocess.run(

@@ -202,7 +202,9 @@ async def test_scanner_grabbed_by_another_process_is_a_clear_error() -> None:
 
 async def test_missing_evdev_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "evdev", None)  # as on a machine without the hid extra
-    driver = EvdevScannerDriver(EvdevScanner(driver="evdev", device="/dev/input/event9"))
+    driver = EvdevScannerDriver(
+        EvdevScanner(driver="evdev", device="/dev/input/event9"), backoff=Backoff(0.5, 5.0)
+    )
     driver._backend = None
     with pytest.raises(DeviceError, match=r"pip install 'edged\[hid\]'"):
         await driver.run(lambda scan: asyncio.sleep(0))

@@ -87,7 +87,7 @@ async def next_code(scans: asyncio.Queue[Scan]) -> str:
 
 async def test_serial_scanner_reads_codes_split_across_writes(pty_link: Pty) -> None:
     config = SerialScanner(driver="serial", port=str(pty_link.link), terminator="CR", prefix="#")
-    driver = SerialScannerDriver(config)
+    driver = SerialScannerDriver(config, backoff=Backoff(0.5, 5.0))
     task, scans = await run_scanner(driver)
     try:
         await until(lambda: driver.status().present)
@@ -105,7 +105,7 @@ async def test_serial_scanner_reads_codes_split_across_writes(pty_link: Pty) -> 
 
 async def test_serial_scanner_drops_garbage_and_survives_it(pty_link: Pty) -> None:
     config = SerialScanner(driver="serial", port=str(pty_link.link), terminator="LF")
-    driver = SerialScannerDriver(config)
+    driver = SerialScannerDriver(config, backoff=Backoff(0.5, 5.0))
     task, scans = await run_scanner(driver)
     try:
         await until(lambda: driver.status().present)
@@ -154,7 +154,9 @@ async def test_serial_scanner_permission_problem_says_how_to_fix(
             return real_open(path, flags, *args)
 
         monkeypatch.setattr(serial.serialposix.os, "open", deny)
-    driver = SerialScannerDriver(SerialScanner(driver="serial", port=str(node)))
+    driver = SerialScannerDriver(
+        SerialScanner(driver="serial", port=str(node)), backoff=Backoff(0.5, 5.0)
+    )
     with pytest.raises(DeviceError, match="dialout"):
         await driver.run(lambda scan: asyncio.sleep(0))
 

@@ -10,13 +10,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edged.cloudsim.backend import Backend, Outgoing
-from edged.cloudsim.keys import KEY_FILE, ensure_keys
+from edged.cloudsim.keys import KEY_FILE, ensure_keys, with_backend_keys
 from edged.config.models import DaemonConfig
 from edged.contract.bodies import MicropayRequest, PayMethod, QueryRequest, dump_body
 from edged.contract.envelope import decode_envelope, make_envelope
 from edged.contract.signing import unb64, verify_envelope
 from edged.contract.topics import DeviceTopics, Uplink
-from edged.services.payments.keys import with_backend_keys
 from edged.services.payments.sealing import load_seal_public_key, seal_code
 
 DEVICE = DeviceTopics("s1", "k1")

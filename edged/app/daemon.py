@@ -16,7 +16,9 @@ from dataclasses import asdict
 from typing import Any
 
 from edged import __version__
+from edged.app.boot_record import BootRecord
 from edged.cloudsim.embedded import start_beside_daemon
+from edged.cloudsim.keys import with_backend_keys
 from edged.config import DaemonConfig
 from edged.contract.ids import new_id
 from edged.contract.topics import DeviceTopics
@@ -24,14 +26,13 @@ from edged.control.server import ControlServer
 from edged.link.assembly import start_link
 from edged.link.downlink import DownlinkRouter
 from edged.link.service import Link
-from edged.runtime.boot_record import BootRecord
+from edged.runtime.backoff import Backoff
 from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services.checkout.assembly import CheckoutParts, build_checkout
 from edged.services.payments.assembly import build_payments
-from edged.services.payments.keys import with_backend_keys
 from edged.services.payments.service import PaymentsService
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
@@ -158,7 +159,7 @@ class Daemon:
         )
 
         self.devices = build_devices(
-            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir
+            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir, backoff=Backoff
         )
         self.on_close(self.devices.printer.close)
         self.on_close(self.devices.display.close)
