@@ -127,7 +127,7 @@ def _keygen(args: argparse.Namespace) -> int:
 def _signed_layer(args: argparse.Namespace, file: Path) -> Any:
     """The signed `cfg.desired` envelope for a layer file; raises ValueError with the reason."""
     from edged.config import ConfigError
-    from edged.config.layers import check_layer
+    from edged.config.layers import build_config
     from edged.fleetctl.keys import load_key
     from edged.fleetctl.messages import Scope, config_layer, read_layer
 
@@ -136,7 +136,7 @@ def _signed_layer(args: argparse.Namespace, file: Path) -> Any:
         raise ValueError("--version N (1 or more) is required to sign a layer")
     layer = read_layer(file)
     try:
-        check_layer(layer, {}, f"{scope} v{args.version}")
+        build_config({}, {scope.kind: {"version": args.version, "layer": layer}})
     except ConfigError as exc:
         raise ValueError(
             "the layer is not a valid config:\n  " + "\n  ".join(exc.problems)

@@ -76,18 +76,57 @@ def _dotted_keys(node: Mapping[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def check_layer(layer: Mapping[str, Any], base: Mapping[str, Any], source: str) -> DaemonConfig:
-    """The config `layer` makes when laid over `base`; raises ConfigError naming each problem.
+SCOPE_ORDER: tuple[str, ...] = ("fleet", "site", "device")
+"""Merge order of the remote layers over the local file."""
 
-    `source` names the layer in every message (`fleet v3`), as `edged check-config` names
-    the file, so an operator reads the same messages for a pushed layer as for a file.
+Layers = dict[str, dict[str, Any]]
+"""scope -> {"version": N, "layer": {...}}: the remote layers a config is made of."""
+
+
+def ordered(layers: Layers) -> list[tuple[str, int, dict[str, Any]]]:
+    """(scope, version, layer) in merge order: fleet, then site, then device."""
+    return [
+        (scope, int(layers[scope]["version"]), layers[scope]["layer"])
+        for scope in SCOPE_ORDER
+        if scope in layers
+    ]
+
+
+def build_config(file_raw: Mapping[str, Any], layers: Layers) -> DaemonConfig:
+    """The file with `layers` laid over it, validated like `edged check-config` validates.
+
+    Raises ConfigError naming each problem `<scope> v<N>: dotted.key: reason` after the layer
+    that brought it, so an operator reads the same messages for a pushed layer as for a file.
     """
-    forbidden = local_only_keys(layer)
-    if forbidden:
-        raise ConfigError(
-            [f"{source}: {key}: only the local config file may set this" for key in forbidden]
-        )
-    return validate_config(merge_layers(base, layer), source)
+    merged: dict[str, Any] = copy.deepcopy(dict(file_raw))
+    for scope, version, layer in ordered(layers):
+        source = f"{scope} v{version}"
+        forbidden = local_only_keys(layer)
+        if forbidden:
+            raise ConfigError(
+                [f"{source}: {key}: only the local config file may set this" for key in forbidden]
+            )
+        merged = merge_layers(merged, layer)
+        validate_config(merged, source)
+    return validate_config(merged, "<file>")
+
+
+def origins(file_raw: Mapping[str, Any], layers: Layers) -> dict[str, str]:
+    """dotted key -> where its value comes from (`file`, `fleet v3`, ...) for every key set."""
+    found: dict[str, str] = {}
+    _walk(file_raw, "", "file", found)
+    for scope, version, layer in ordered(layers):
+        _walk(layer, "", f"{scope} v{version}", found)
+    return found
+
+
+def _walk(node: Mapping[str, Any], prefix: str, origin: str, found: dict[str, str]) -> None:
+    for key, value in node.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            _walk(value, dotted + ".", origin, found)
+        else:
+            found[dotted] = origin
 
 
 def effective_hash(config: DaemonConfig) -> str:

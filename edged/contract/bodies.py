@@ -344,6 +344,9 @@ class ConfigState(Body):
     error: ConfigProblem | None = None
     effective_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     """SHA-256 of the effective config (secrets included as their hash only)."""
+    note: str = Field("", max_length=500)
+    """What the device did with the last layer it received, when that changed nothing
+    (`site v3 ignored: not newer than v4`)."""
 
 
 # -- downlink: cmd/op; uplink: rsp/{request_id} -----------------------------------------
