@@ -16,6 +16,7 @@ from typing import Any
 
 from edged.contract.bodies import (
     DiagnosticsOp,
+    DrawerOpenOp,
     LogLevelOp,
     ReprintOp,
     RestartOp,
@@ -32,6 +33,8 @@ from edged.services.ops.table import OpFailed, OpHandler, OpProgress, OpRefused,
 from edged.services.printing.queue import PrintQueue, ReprintError
 from edged.store.database import Statements, Store
 from edged.store.outbox import Outbox
+from hal.device import DeviceError
+from hal.printer.protocol import Printer
 
 log = logging.getLogger("edged.ops")
 
@@ -47,6 +50,19 @@ def reprint(queue: PrintQueue) -> OpHandler:
         except ReprintError as exc:
             raise OpFailed(str(exc)) from None
         return {"print_job": job_id, "sale_id": request.sale_id}
+
+    return handle
+
+
+def drawer_open(printer: Printer) -> OpHandler:
+    """Registered interlocked: refused while a payment is open."""
+
+    async def handle(_request: DrawerOpenOp, _progress: OpProgress) -> dict[str, Any]:
+        try:
+            await printer.open_drawer()
+        except DeviceError as exc:
+            raise OpFailed(f"the drawer did not open: {exc}") from None
+        return {"drawer": "opened"}
 
     return handle
 
