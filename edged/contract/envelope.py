@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edged.contract.ids import new_id
+from edged.contract.strict_json import JsonRejected, loads_bounded
 
 MAX_ENVELOPE_BYTES = 256 * 1024
 
@@ -96,18 +97,22 @@ def first_problem(exc: ValidationError, root: str) -> str:
 
 
 def decode_envelope(payload: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
-    """Parse untrusted bytes; raises EnvelopeError (never anything else) when they are bad."""
+    """Parse untrusted bytes; raises EnvelopeError (never anything else) when they are bad.
+
+    The JSON is bounded before it is parsed (`edged.contract.strict_json`): size, nesting,
+    number length, non-finite numbers, duplicate keys and lone surrogates are refused.
+    """
     if len(payload) > max_bytes:
         raise EnvelopeError(f"oversized: {len(payload)} bytes > {max_bytes}")
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise EnvelopeError(f"malformed JSON: {type(exc).__name__}") from None
+        data = loads_bounded(payload)
+    except JsonRejected as exc:
+        raise EnvelopeError(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise EnvelopeError("malformed: envelope is not a JSON object")
     try:
         return Envelope.model_validate(data)
     except ValidationError as exc:
         raise EnvelopeError(f"malformed: {first_problem(exc, 'envelope')}") from None
-    except (ValueError, TypeError, RecursionError) as exc:
+    except Exception as exc:
         raise EnvelopeError(f"malformed: {type(exc).__name__}") from None

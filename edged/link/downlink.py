@@ -18,6 +18,11 @@ raises before the handler's own work in that hop runs. A handler that raises
 `HandlerRejected` (`handler_rejected`) or anything else (`handler_error`) rolls the whole
 transaction back, the id included.
 
+One message never ends the link: anything else raised while checking or applying it is
+`internal_error` (logged with its traceback, counted, acknowledged like every rejection).
+Only the store itself failing (`StoreUnavailable`: disk full, I/O error, locked) is not the
+message's fault: the link keeps that message unacknowledged and tries it again later.
+
 Expiry and the unsynced clock: a Pi boots with a wrong wall clock until NTP syncs. When
 the clock is synced a message is expired once `now > exp + max_clock_skew_s`. When it is
 not, the local clock proves nothing, so the check uses a floor instead: the newest `ts`
@@ -96,6 +101,21 @@ id's claim runs in the first hop, so a replay can get as far as the handler's ow
 """
 
 
+class StoreUnavailable(Exception):
+    """The store could not take the message's transaction; try the same message later."""
+
+    def __init__(self, cause: sqlite3.Error) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+def store_fault(exc: BaseException) -> bool:
+    """An error of the store itself (full, I/O, locked: OperationalError; corrupt: a bare
+    DatabaseError), not of a message's content: a constraint a handler's write breaks
+    (IntegrityError, DataError, ...) is that message's rejection."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
 class DownlinkRejected(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -161,6 +181,8 @@ class DownlinkVerifier:
         except SignatureError as exc:
             reason = "unsigned" if envelope.sig is None else "forged"
             raise DownlinkRejected(reason, str(exc)) from None
+        except Exception as exc:  # bytes no key could have signed
+            raise DownlinkRejected("forged", f"unverifiable: {type(exc).__name__}") from None
 
     def _check_expiry(self, envelope: Envelope) -> None:
         expires = envelope.expires_at()
@@ -174,7 +196,8 @@ class DownlinkVerifier:
             if reference is None and not self._warned_unjudged:
                 self._warned_unjudged = True
                 log.warning("clock unsynced: downlink expiry cannot be judged until NTP syncs")
-        if reference is not None and reference > expires + self._skew:
+        # `reference - skew`, not `exp + skew`: an exp near year 9999 must not overflow.
+        if reference is not None and reference - self._skew > expires:
             raise DownlinkRejected("expired", f"exp {envelope.exp}")
         # Only a signed, unexpired message may raise the floor.
         if self._signed_floor is None or sent > self._signed_floor:
@@ -185,9 +208,15 @@ class DownlinkVerifier:
 class DownlinkStats:
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    store_unavailable: int = 0
+    """Times a message waited because the store could not take it (not a rejection)."""
 
     def as_dict(self) -> dict[str, object]:
-        return {"accepted": self.accepted, "rejected": dict(self.rejected)}
+        return {
+            "accepted": self.accepted,
+            "rejected": dict(self.rejected),
+            "store_unavailable": self.store_unavailable,
+        }
 
 
 class DownlinkRouter:
@@ -226,8 +255,9 @@ class DownlinkRouter:
     ) -> str | None:
         """Verify and apply one message; returns None when applied, else the reason.
 
-        Raises only when the store itself fails (sqlite3.Error), which is the daemon's
-        problem, not the message's: the message then stays unacknowledged.
+        Raises only `StoreUnavailable` (the store could not take the transaction: the
+        message stays unacknowledged, to be tried again) or a store error that is no
+        message's fault and no passing trouble (a corrupt database: the daemon's problem).
         """
         try:
             envelope, address = self._verifier.check(topic, payload)
@@ -244,6 +274,15 @@ class DownlinkRouter:
         except DownlinkRejected as exc:
             self._reject(topic, exc, retained)
             return exc.reason
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(exc) from exc
+        except Exception as exc:
+            if store_fault(exc):
+                raise  # a corrupt database: the daemon stops and says so at the next start
+            log.exception("downlink check failed", extra={"topic": topic})
+            internal = DownlinkRejected("internal_error", type(exc).__name__)
+            self._reject(topic, internal, retained)
+            return internal.reason
         self.stats.accepted += 1
         log.info(
             "downlink applied",
@@ -262,11 +301,13 @@ class DownlinkRouter:
                 # Deferred: the claim rides on the handler's first hop, or on the COMMIT.
                 tx.defer(lambda s: self._claim_or_reject(s, envelope, delivery.topic))
                 await handler(envelope, tx, delivery)
-        except (DownlinkRejected, sqlite3.Error):
+        except DownlinkRejected:
             raise
         except HandlerRejected as exc:
             raise DownlinkRejected("handler_rejected", str(exc)) from None
         except Exception as exc:
+            if store_fault(exc):
+                raise
             log.exception("downlink handler failed", extra={"msg_id": envelope.id})
             raise DownlinkRejected("handler_error", type(exc).__name__) from None
 

@@ -28,7 +28,7 @@ from edged.link.client import (
     Incoming,
     MqttConnection,
 )
-from edged.link.downlink import DownlinkRouter
+from edged.link.downlink import DownlinkRouter, StoreUnavailable
 from edged.link.pump import OutboxPump
 from edged.runtime.backoff import Backoff
 from edged.store.database import Store
@@ -64,6 +64,7 @@ class Link:
         self._router = router
         self._birth = birth
         self._backoff = Backoff(reconnect_min_s, reconnect_max_s)
+        self._store_backoff = Backoff(0.2, 5.0)
         self.pump = OutboxPump(outbox, settings.inflight_window, page_size)
         self._downlink: deque[tuple[MqttConnection, Incoming]] = deque()
         self._downlink_ready = asyncio.Event()
@@ -200,15 +201,34 @@ class Link:
             await self._downlink_ready.wait()
             self._downlink_ready.clear()
             while self._downlink:
-                conn, message = self._downlink.popleft()
-                await self._router.deliver(
-                    message.topic,
-                    message.payload,
-                    retained=message.retain,
-                    response_topic=message.response_topic,
-                    correlation_data=message.correlation_data,
-                )
+                conn, message = self._downlink[0]
+                if not await self._deliver_one(message):
+                    continue  # the store could not take it: the same message again
+                self._downlink.popleft()
                 conn.ack(message)
+
+    async def _deliver_one(self, message: Incoming) -> bool:
+        """True once the message is applied or rejected (and may be acknowledged); False
+        after a pause when the store could not take its transaction (disk full, I/O)."""
+        try:
+            await self._router.deliver(
+                message.topic,
+                message.payload,
+                retained=message.retain,
+                response_topic=message.response_topic,
+                correlation_data=message.correlation_data,
+            )
+        except StoreUnavailable as exc:
+            self._router.stats.store_unavailable += 1
+            delay = self._store_backoff.next_delay()
+            log.error(
+                "downlink waits for the store",
+                extra={"reason": str(exc), "topic": message.topic, "retry_in_s": round(delay, 2)},
+            )
+            await asyncio.sleep(delay)
+            return False
+        self._store_backoff.reset()
+        return True
 
     # -- telemetry ------------------------------------------------------------------------
 
