@@ -15,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 
 from edged.contract.bodies import BodyError, OpState, dump_body, envelope_body
 from edged.contract.envelope import Envelope, parse_rfc3339
-from edged.link.downlink import DownlinkDelivery, HandlerRejected
+from edged.link.downlink import DownlinkDelivery, DownlinkRejected, HandlerRejected
 from edged.services.ops.requests import OpRecord, OpRequests
 from edged.services.ops.table import OpFailed, OpRefused, OpSpec, OpTable, OpTimedOut, UnknownOp
 from edged.store.database import Statements, Store, Transaction
 
 log = logging.getLogger("edged.ops")
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 INTERLOCK_REASON = "refused: a payment is open; try again when the kiosk is idle"
 
 
@@ -45,8 +47,9 @@ class _Progress:
 
 
 class OpsService:
-    def __init__(self, store: Store, requests: OpRequests, table: OpTable,
-                 payment_open: Callable[[], bool]) -> None:  # fmt: skip
+    def __init__(
+        self, store: Store, requests: OpRequests, table: OpTable, payment_open: Callable[[], bool]
+    ) -> None:
         self._store = store
         self._requests = requests
         self.table = table
@@ -99,6 +102,60 @@ class OpsService:
 
         await tx.run(accept)
 
+    async def handle_refused(
+        self,
+        envelope: Envelope,
+        refusal: DownlinkRejected,
+        tx: Transaction,
+        delivery: DownlinkDelivery,
+    ) -> None:
+        """Answer a refused command when it names a request id: the sender waits for it.
+
+        Replayed: the stored reply again. Expired (signed, so authentic): `timed_out`, stored,
+        nothing run. Anything else (unsigned, forged, unknown command, bad arguments):
+        `rejected` with the reason; nothing is stored for it, since it may not be authentic.
+        """
+        request_id = envelope.body.get("request_id")
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+            return
+        route = delivery.reply_route(request_id)
+        reason = f"{refusal.reason}: {refusal.detail}" if refusal.detail else refusal.reason
+
+        def answer(s: Statements) -> None:
+            stored = self._requests.load(s, request_id)
+            if stored is not None:
+                self._requests.reply(s, stored)
+                return
+            authentic = refusal.reason == "expired"
+            if authentic:
+                self._requests.create(
+                    s,
+                    request_id=request_id,
+                    op=envelope.type[:64],
+                    msg_id=envelope.id,
+                    body=envelope.body,
+                    route=route,
+                    expires_at=envelope.exp,
+                    state=OpState.TIMED_OUT,
+                    reason=f"expired before it started ({envelope.exp})",
+                )
+                return
+            self._requests.reply(
+                s,
+                OpRecord(
+                    request_id,
+                    envelope.type[:64],
+                    OpState.REJECTED,
+                    reason[:500],
+                    {},
+                    {},
+                    route,
+                    None,
+                ),
+            )
+
+        await tx.run(answer)
+
     def _start(self, spec: OpSpec, record: OpRecord) -> None:
         task = asyncio.get_running_loop().create_task(
             self._run(spec, record), name=f"op:{record.request_id}"
@@ -127,12 +184,24 @@ class OpsService:
         else:
             await self.move(progress.record, OpState.SUCCEEDED, "", result)
 
-    async def move(self, record: OpRecord, state: OpState, reason: str = "",
-                   result: dict[str, object] | None = None) -> OpRecord:  # fmt: skip
+    async def move(
+        self,
+        record: OpRecord,
+        state: OpState,
+        reason: str = "",
+        result: dict[str, object] | None = None,
+    ) -> OpRecord:
         async with self._store.transaction() as tx:
             moved = await tx.run(lambda s: self._requests.move(s, record, state, reason, result))
-        log.info("operations command", extra={"request_id": record.request_id, "op": record.op,
-                                              "state": state.value, "reason": reason})  # fmt: skip
+        log.info(
+            "operations command",
+            extra={
+                "request_id": record.request_id,
+                "op": record.op,
+                "state": state.value,
+                "reason": reason,
+            },
+        )
         return moved
 
     async def close(self) -> None:
