@@ -51,11 +51,21 @@ class Fleet:
             timeout=timeout,
         )
 
-    def op(self, command: str, *args: str, wait: bool = True,
-           timeout: float = 30) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def op(
+        self, command: str, *args: str, wait: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         extra = ["--wait", "--timeout", str(timeout)] if wait else []
-        return self.run("op", f"{SITE}/{DEVICE}", command, *args, "--key", str(self.key_file),
-                        *extra, *self.broker, timeout=timeout + 30)  # fmt: skip
+        return self.run(
+            "op",
+            f"{SITE}/{DEVICE}",
+            command,
+            *args,
+            "--key",
+            str(self.key_file),
+            *extra,
+            *self.broker,
+            timeout=timeout + 30,
+        )
 
     def replies(self, result: subprocess.CompletedProcess[str]) -> list[OpReply]:
         return [OpReply.model_validate(json.loads(line)) for line in result.stdout.splitlines()]
@@ -100,9 +110,13 @@ def fleet_kiosk(mosquitto: Mosquitto, tmp_path: Path, **sections: str) -> Iterat
     observer = Observer("127.0.0.1", mosquitto.port, [f"{ROOT}/#"]).start()
     daemon = DaemonProcess(config, tmp_path / "daemon")
     daemon.start()
-    sim = CloudSim(mosquitto.host, mosquitto.port, data / "cloudsim",
-                   Settings(user_paying_s=1.5, native_pay_after_s=1.0),
-                   client_id=f"cloudsim-{tmp_path.name}")  # fmt: skip
+    sim = CloudSim(
+        mosquitto.host,
+        mosquitto.port,
+        data / "cloudsim",
+        Settings(user_paying_s=1.5, native_pay_after_s=1.0),
+        client_id=f"cloudsim-{tmp_path.name}",
+    )
     sim.start()
     try:
         kiosk = Kiosk(mosquitto, daemon, sim, data)

@@ -65,9 +65,16 @@ def test_sign_makes_a_cfg_desired_envelope_for_the_scope_that_the_public_key_ver
     layer.write_text('[checkout]\ninactivity_timeout_s = 45\nshop_name = "新店"\n')
 
     signed = fleet(
-        "sign", str(layer), "--scope", "site:s1", "--version", "7", "--key", str(key_file),
+        "sign",
+        str(layer),
+        "--scope",
+        "site:s1",
+        "--version",
+        "7",
+        "--key",
+        str(key_file),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
 
     assert signed.returncode == 0, signed.stderr
     envelope = decode_envelope(signed.stdout.strip().encode())
@@ -87,10 +94,12 @@ def test_sign_makes_a_cfg_desired_envelope_for_the_scope_that_the_public_key_ver
     [
         ('[device]\nid = "other"\n', f"fleet v3: device.id: {LOCAL_ONLY}"),
         ("[paths]\ndata_dir = '/tmp/x'\n", f"fleet v3: paths.data_dir: {LOCAL_ONLY}"),
-        ("[checkout]\ninactivity_timeout_s = -1\n",
-         "fleet v3: checkout.inactivity_timeout_s: Input should be greater than 0"),
+        (
+            "[checkout]\ninactivity_timeout_s = -1\n",
+            "fleet v3: checkout.inactivity_timeout_s: Input should be greater than 0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_sign_refuses_a_layer_the_device_would_reject_and_says_which_key(
     tmp_path: Path, operator_key: tuple[Path, Ed25519PublicKey], text: str, problem: str
 ) -> None:
@@ -99,9 +108,16 @@ def test_sign_refuses_a_layer_the_device_would_reject_and_says_which_key(
     layer.write_text(text)
 
     signed = fleet(
-        "sign", str(layer), "--scope", "fleet", "--version", "3", "--key", str(key_file),
+        "sign",
+        str(layer),
+        "--scope",
+        "fleet",
+        "--version",
+        "3",
+        "--key",
+        str(key_file),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
 
     assert signed.returncode == 2
     assert signed.stdout == ""
@@ -117,9 +133,17 @@ def test_push_publishes_the_signed_layer_retained_on_the_fleet_topic(
     broker = ["--host", "127.0.0.1", "--port", str(mosquitto.port)]
 
     pushed = fleet(
-        "push", str(layer), "--scope", "fleet", "--key", str(key_file), "--version", "2",
-        *broker, cwd=tmp_path,
-    )  # fmt: skip
+        "push",
+        str(layer),
+        "--scope",
+        "fleet",
+        "--key",
+        str(key_file),
+        "--version",
+        "2",
+        *broker,
+        cwd=tmp_path,
+    )
 
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout == "pushed fleet v2 to edge/v1/_fleet/cfg (retained)\n"
@@ -147,15 +171,29 @@ def test_push_refuses_an_envelope_signed_for_another_scope(
     layer.write_text("[health]\ninterval_s = 10\n")
     envelope_file = tmp_path / "site.json"
     signed = fleet(
-        "sign", str(layer), "--scope", "site:s1", "--version", "1", "--key", str(key_file),
-        "--out", str(envelope_file), cwd=tmp_path,
-    )  # fmt: skip
+        "sign",
+        str(layer),
+        "--scope",
+        "site:s1",
+        "--version",
+        "1",
+        "--key",
+        str(key_file),
+        "--out",
+        str(envelope_file),
+        cwd=tmp_path,
+    )
     assert signed.returncode == 0, signed.stderr
 
     pushed = fleet(
-        "push", str(envelope_file), "--scope", "site:s2", "--port", str(mosquitto.port),
+        "push",
+        str(envelope_file),
+        "--scope",
+        "site:s2",
+        "--port",
+        str(mosquitto.port),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
 
     assert pushed.returncode == 2
     assert pushed.stderr == (
@@ -169,15 +207,33 @@ def test_status_has_one_row_per_device_from_retained_state_and_config(
 ) -> None:
     now = datetime.now(UTC)
     online = make_envelope(
-        type="state.online", device="k1", seq=1, now=now, clock_synced=True,
-        body={"online": True, "boot_id": "b", "version": "0.1.0", "config_version": 0,
-              "capabilities": []},
-    )  # fmt: skip
+        type="state.online",
+        device="k1",
+        seq=1,
+        now=now,
+        clock_synced=True,
+        body={
+            "online": True,
+            "boot_id": "b",
+            "version": "0.1.0",
+            "config_version": 0,
+            "capabilities": [],
+        },
+    )
     offline = make_envelope(
-        type="state.offline", device="k2", seq=2, now=now, clock_synced=True,
-        body={"online": False, "boot_id": "b", "version": "0.0.9", "config_version": 0,
-              "capabilities": []},
-    )  # fmt: skip
+        type="state.offline",
+        device="k2",
+        seq=2,
+        now=now,
+        clock_synced=True,
+        body={
+            "online": False,
+            "boot_id": "b",
+            "version": "0.0.9",
+            "config_version": 0,
+            "capabilities": [],
+        },
+    )
     state = ConfigState(
         desired=ScopeVersions(fleet=3, site=1),
         applied=ScopeVersions(fleet=2, site=1),
@@ -200,8 +256,17 @@ def test_status_has_one_row_per_device_from_retained_state_and_config(
 
     assert shown.returncode == 0, shown.stderr
     lines = [line.split() for line in shown.stdout.splitlines()]
-    assert lines[0] == ["device", "link", "version", "desired", "f/s/d", "applied", "f/s/d",
-                        "config", "seen"]  # fmt: skip
+    assert lines[0] == [
+        "device",
+        "link",
+        "version",
+        "desired",
+        "f/s/d",
+        "applied",
+        "f/s/d",
+        "config",
+        "seen",
+    ]
     assert lines[1][:6] == ["s1/k1", "online", "0.1.0", "3/1/-", "2/1/-", "rolled_back"]
     assert lines[2][:6] == ["s1/k2", "offline", "0.0.9", "-", "-", "-"]
     assert len(lines) == 3

@@ -163,10 +163,17 @@ def test_an_expired_command_times_out_and_has_no_effect(fleet: Fleet) -> None:
     drawer_log = fleet.kiosk.data / "printer" / "drawer.log"
     old = datetime.now(UTC) - timedelta(hours=1)
     envelope = sign_envelope(
-        make_envelope(type="op.drawer.open", device=DEVICE, seq=1, now=old, clock_synced=True,
-                      body={"request_id": "expired-0001"}, ttl=timedelta(minutes=5)),
+        make_envelope(
+            type="op.drawer.open",
+            device=DEVICE,
+            seq=1,
+            now=old,
+            clock_synced=True,
+            body={"request_id": "expired-0001"},
+            ttl=timedelta(minutes=5),
+        ),
         fleet.operator_key(),
-    )  # fmt: skip
+    )
 
     fleet.observer.publish(op_topic(SITE, DEVICE), envelope.to_bytes())
 
