@@ -7,9 +7,33 @@ import sys
 from collections.abc import Sequence
 
 from edged import __version__
-from edged.cli import bench, cart, check_config, cloudsim, control, demo, doctor, fleet, run, sim
+from edged.cli import (
+    bench,
+    cart,
+    check_config,
+    cloudsim,
+    config_show,
+    control,
+    demo,
+    doctor,
+    fleet,
+    run,
+    sim,
+)
 
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, doctor, bench, cloudsim, fleet]
+SUBCOMMANDS = [
+    demo,
+    run,
+    check_config,
+    config_show,
+    control,
+    sim,
+    cart,
+    doctor,
+    bench,
+    cloudsim,
+    fleet,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

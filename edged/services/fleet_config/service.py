@@ -4,24 +4,26 @@ The handler runs in the inbox transaction of a `cfg.desired` message. It records
 (a stale or equal version is ignored, and the report says so), validates the candidate it
 makes with the file and the other scopes' layers, and either rejects it with the dotted key
 at fault or stages it. The applier waits for an idle kiosk (no sale paying, no payment open:
-the report says `deferred`), checks that a changed broker can be reached before giving up
-the connection it has, moves to `applying` and asks the daemon to restart its parts in
+the report says `deferred`), moves to `applying` and asks the daemon to restart its parts in
 process with the candidate. The next start's gate then commits it once the daemon is
 connected with its birth published, its core tasks running and every device that worked
 before still working, or rolls back to the committed layers when `grace_s` passes first.
+The committed layers (a working broker's settings among them) stay in the store until the
+candidate has passed, so a broker change that cannot connect ends with the device back on
+the broker it had.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
 from edged.config import ConfigError, DaemonConfig
-from edged.config.layers import Layers, build_config, effective_hash
+from edged.config.layers import Layers, build_config, effective_hash, origins
 from edged.contract.bodies import (
     BodyError,
     ConfigProblem,
@@ -57,10 +59,6 @@ class GateProbe(Protocol):
         ...
 
 
-BrokerCheck = Callable[[DaemonConfig], Awaitable[str | None]]
-"""Connect once with a config's broker settings; None when it worked, else the reason."""
-
-
 @dataclass(frozen=True)
 class Running:
     """The config this daemon instance was built with, and what it is made of."""
@@ -79,10 +77,6 @@ def _problem(exc: ConfigError) -> ConfigProblem:
     return ConfigProblem(key=key[:200], message="; ".join(exc.problems)[:500])
 
 
-def _broker_settings(config: DaemonConfig) -> Any:
-    return config.broker.model_dump(mode="json", exclude={"password"}), config.broker.password
-
-
 class FleetConfig:
     def __init__(
         self,
@@ -93,7 +87,6 @@ class FleetConfig:
         *,
         busy: Callable[[], bool],
         probe: GateProbe,
-        broker_check: BrokerCheck,
         request_reload: Callable[[], None],
     ) -> None:
         self._store = store
@@ -102,7 +95,6 @@ class FleetConfig:
         self.running = running
         self._busy = busy
         self._probe = probe
-        self._broker_check = broker_check
         self._request_reload = request_reload
         self._wake = asyncio.Event()
 
@@ -207,18 +199,6 @@ class FleetConfig:
         except ConfigError as exc:  # the file changed under a staged candidate
             await self._reject_candidate(candidate, _problem(exc))
             return
-        if _broker_settings(config) != _broker_settings(self.running.config):
-            failure = await self._broker_check(config)
-            if failure is not None:
-                problem = ConfigProblem(
-                    key="broker",
-                    message=(
-                        f"the new broker settings did not connect ({failure}); "
-                        "keeping the current connection"
-                    ),
-                )
-                await self._reject_candidate(candidate, problem)
-                return
         if config == self.running.config:  # nothing the daemon runs changes: commit at once
             await self._update(lambda r: _committed(r, candidate))
             self.running = replace(self.running, layers=candidate)
@@ -297,6 +277,16 @@ class FleetConfig:
         lost = sorted(before - self._probe.working_devices())
         return f"device lost: {', '.join(lost)}" if lost else ""
 
+    async def show(self, _args: dict[str, Any]) -> dict[str, Any]:
+        """`edged config show`: every effective key, its value (secrets masked), its origin."""
+        found = origins(self.running.file_raw, self.running.layers)
+        flat: dict[str, Any] = {}
+        _flatten(self.running.config.model_dump(mode="json"), "", flat)
+        return {
+            key: {"value": value, "origin": found.get(key, "default")}
+            for key, value in sorted(flat.items())
+        }
+
     async def status(self) -> dict[str, Any]:
         record = await self._update(lambda r: None)
         return {
@@ -308,6 +298,14 @@ class FleetConfig:
             "note": record.note,
             "effective_hash": effective_hash(self.running.config),
         }
+
+
+def _flatten(node: Mapping[str, Any], prefix: str, into: dict[str, Any]) -> None:
+    for key, value in node.items():
+        if isinstance(value, Mapping) and value:
+            _flatten(value, f"{prefix}{key}.", into)
+        else:
+            into[f"{prefix}{key}"] = value
 
 
 def _committed(record: ConfigRecord, layers: Layers) -> ConfigRecord:
