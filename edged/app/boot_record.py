@@ -6,6 +6,7 @@ stamps `stopped_at`, so a row left without one means the previous run was killed
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edged.contract.topics import Uplink
@@ -51,3 +52,17 @@ class BootRecord:
             await tx.execute(
                 "UPDATE boots SET stopped_at = ? WHERE boot_id = ?", (tx.now, self.boot_id)
             )
+
+
+async def record_boot(
+    store: Store,
+    outbox: Outbox,
+    boot_id: str,
+    version: str,
+    on_close: Callable[[Callable[[], Awaitable[None]]], None],
+) -> BootRecord:
+    """Commit this start (with its `device.boot` message); a clean stop stamps it."""
+    boot = BootRecord(store, outbox, boot_id, version)
+    await boot.record_start()
+    on_close(boot.record_stop)
+    return boot

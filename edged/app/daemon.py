@@ -1,13 +1,17 @@
 """The composition root: builds every part from the validated config and runs them.
 
 Nothing else constructs long-lived objects; each part receives what it needs here, so the
-wiring of the whole daemon reads top to bottom in `_start`.
+wiring of the whole daemon reads top to bottom in `_start`: the infrastructure (store, boot
+record, devices, link), then one `setup(ctx, ...)` line per service (`edged/services/part.py`
+is the seam). Lifecycle: start, serve until SIGTERM/SIGINT or a core task fails, then stop
+the tasks (with a grace) and run the closers in reverse order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -16,7 +20,7 @@ from dataclasses import asdict
 from typing import Any
 
 from edged import __version__
-from edged.app.boot_record import BootRecord
+from edged.app.boot_record import record_boot
 from edged.cloudsim.embedded import start_beside_daemon
 from edged.cloudsim.keys import with_backend_keys
 from edged.config import DaemonConfig
@@ -24,16 +28,13 @@ from edged.contract.ids import new_id
 from edged.contract.topics import DeviceTopics
 from edged.control.server import ControlServer
 from edged.link.assembly import start_link
-from edged.link.downlink import DownlinkRouter
-from edged.link.service import Link
 from edged.runtime.backoff import Backoff
 from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
-from edged.services.checkout.assembly import CheckoutParts, build_checkout
-from edged.services.payments.assembly import build_payments
-from edged.services.payments.service import PaymentsService
+from edged.services import checkout, payments, printing, sales, stock
+from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
@@ -42,10 +43,6 @@ from hal.factory import Devices, build_devices
 from hal.scanner.protocol import CodeReader, Scan
 
 log = logging.getLogger("edged.daemon")
-
-StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
-ScanHandler = Callable[[Scan], Awaitable[None]]
-Closer = Callable[[], Awaitable[None]]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,15 +70,6 @@ class Daemon:
         self._scan_handlers: list[ScanHandler] = []
         self._closers: list[Closer] = []
         self._stop = asyncio.Event()
-        self.store: Store
-        self.outbox: Outbox
-        self.inbox: Inbox
-        self.devices: Devices
-        self.downlink: DownlinkRouter
-        """Services call `daemon.downlink.register(Downlink.X, handler)` while starting."""
-        self.link: Link
-        self.checkout: CheckoutParts
-        self.payments: PaymentsService
 
     # -- extension points used by the wiring below --------------------------------------
 
@@ -141,64 +129,70 @@ class Daemon:
         return code
 
     async def _start(self) -> None:
-        cfg = self.config = with_backend_keys(self.config)
+        """Infrastructure first (store, devices, link), then one line per part, top to bottom.
+
+        Dependencies between parts are the keyword arguments: payments settles with the sales
+        ledger, checkout asks payments to collect and follows the ledger. Tasks the parts
+        start run once every part is set up (`PartSupervisor.release`).
+        """
+        cfg = with_backend_keys(self.config)
         cfg.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = await Store.open(cfg.paths.data_dir / "edged.db", self.clock)
-        self.on_close(self.store.close)
-        self.outbox = Outbox(self.store, self.topics)
-        self.inbox = Inbox(self.store)
-        boot = BootRecord(self.store, self.outbox, self.boot_id, __version__)
-        await boot.record_start()
-        self.on_close(boot.record_stop)
-        maintenance = StoreMaintenance(self.store, self.outbox, cfg.store, cfg.link.retention_hours)
+        store = await Store.open(cfg.paths.data_dir / "edged.db", self.clock)
+        self.on_close(store.close)
+        outbox = Outbox(store, self.topics)
+        inbox = Inbox(store)
+        await record_boot(store, outbox, self.boot_id, __version__, self.on_close)
+        maintenance = StoreMaintenance(store, outbox, cfg.store, cfg.link.retention_hours)
         self.supervisor.start("store", maintenance.run, Role.CORE)
         self.add_status("store", maintenance.status)
-        self.downlink, self.link = await start_link(self)
-        await start_beside_daemon(
-            cfg, self.link.settings.host, self.link.settings.port, self.on_close
-        )
-
-        self.devices = build_devices(
-            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir, backoff=Backoff
-        )
-        self.on_close(self.devices.printer.close)
-        self.on_close(self.devices.display.close)
-        self.supervisor.start("scanner", self._reader_task(self.devices.scanner), Role.DEVICE)
-        if self.devices.camera is not None:
-            self.supervisor.start("camera", self._reader_task(self.devices.camera), Role.DEVICE)
-
-        self.checkout = await build_checkout(
+        devices = self._build_devices(cfg)
+        downlink, link = await start_link(
             cfg,
-            self.store,
-            self.outbox,
-            self.devices,
-            self.control,
-            self.downlink,
+            clock=self.clock,
+            topics=self.topics,
+            store=store,
+            outbox=outbox,
+            inbox=inbox,
+            supervisor=self.supervisor,
+            boot_id=self.boot_id,
+            device_statuses=devices.statuses,
+            on_close=self.on_close,
+            add_status=self.add_status,
+        )
+        await start_beside_daemon(cfg, link.settings.host, link.settings.port, self.on_close)
+
+        parts = PartSupervisor(self.supervisor)
+        ctx = PartContext(
+            cfg, self.clock, self.topics, store, outbox, inbox, downlink, self.control, parts,
+            on_close=self.on_close, add_status=self.add_status, on_scan=self.on_scan,
+        )  # fmt: skip
+        print_queue = await printing.setup(ctx, printer=devices.printer)
+        ledger = await sales.setup(ctx, printing=print_queue)
+        collector = await payments.setup(ctx, sales=ledger)
+        await checkout.setup(
+            ctx, devices=devices, sales=ledger, payments=collector, printing=print_queue,
             sales_allowed=lambda: maintenance.sales_allowed,
-        )
-        self.on_scan(self.checkout.checkout.handle_scan)
-        self.add_status("checkout", self.checkout.checkout.status)
-        self.add_status("stock_updates", self.checkout.stock_updates.status)
-        self.on_close(self.checkout.checkout.close)
-        self.payments = await build_payments(
-            cfg,
-            self.store,
-            self.outbox,
-            self.checkout.checkout,
-            self.downlink,
-            self.supervisor,
-            self.add_status,
-        )
-        self.checkout.start(self.supervisor)
+        )  # fmt: skip
+        await stock.setup(ctx)
 
-        self.control.register("status", self._status_command)
+        self._read_scans(parts, devices)
+        self.control.register("status", functools.partial(self._status_command, devices))
         await self.control.start()
         self.on_close(self.control.stop)
-        self.downlink.ready()
+        parts.release()
+        downlink.ready()
         if self.notifier.watchdog_interval_s is not None:
             self.supervisor.start(
                 "watchdog", lambda: self.notifier.watchdog(self.supervisor.healthy), Role.CORE
             )
+
+    def _build_devices(self, cfg: DaemonConfig) -> Devices:
+        devices = build_devices(
+            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir, backoff=Backoff
+        )
+        self.on_close(devices.printer.close)
+        self.on_close(devices.display.close)
+        return devices
 
     async def _shutdown(self) -> None:
         self.notifier.stopping()
@@ -214,6 +208,12 @@ class Daemon:
 
     # -- wiring helpers -------------------------------------------------------------------
 
+    def _read_scans(self, parts: PartSupervisor, devices: Devices) -> None:
+        """Scanner and camera feed every part's scan handler; they restart with backoff."""
+        parts.start("scanner", self._reader_task(devices.scanner), Role.DEVICE)
+        if devices.camera is not None:
+            parts.start("camera", self._reader_task(devices.camera), Role.DEVICE)
+
     def _reader_task(self, reader: CodeReader) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await reader.run(self._dispatch_scan)
@@ -224,7 +224,7 @@ class Daemon:
         for handler in self._scan_handlers:
             await handler(scan)
 
-    async def _status_command(self, _args: dict[str, Any]) -> dict[str, Any]:
+    async def _status_command(self, devices: Devices, _args: dict[str, Any]) -> dict[str, Any]:
         status: dict[str, Any] = {
             "device": {"site": self.topics.site, "id": self.topics.device},
             "version": __version__,
@@ -232,7 +232,7 @@ class Daemon:
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "clock_synced": self.clock.synced(),
             "tasks": [asdict(h) for h in self.supervisor.health()],
-            "devices": [asdict(status) for status in self.devices.statuses()],
+            "devices": [asdict(status) for status in devices.statuses()],
         }
         for section, provider in self._status.items():
             status[section] = await provider()

@@ -56,11 +56,21 @@ class TlsFiles(Section):
     insecure_skip_hostname_check: bool = False
 
 
+class BrokerEndpoint(Section):
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535)
+    server_name: str | None = Field(None, min_length=1, max_length=253)
+    """The name the broker's TLS certificate carries, when it is not `host`."""
+
+
 class Broker(Section):
     mode: Literal["embedded", "external"] = "embedded"
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
     """0 with the embedded broker means: pick a free loopback port."""
+    endpoints: list[BrokerEndpoint] = Field(default_factory=list, max_length=32)
+    """External broker, several addresses (cluster nodes): tried in this order, the link stays
+    on the one that works. Empty: the one endpoint `host`:`port`."""
     protocol: Literal["mqtt5", "mqtt311"] = "mqtt5"
     keepalive_s: int = Field(30, ge=5, le=3600)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
@@ -75,7 +85,13 @@ class Broker(Section):
     def _tls_required(self) -> Broker:
         if self.mode == "external" and self.tls is None and not self.allow_plain_tcp:
             raise ValueError("allow_plain_tcp is false, so [broker.tls] with ca_file is required")
+        if self.mode == "embedded" and self.endpoints:
+            raise ValueError('endpoints are for an external broker; set mode = "external"')
         return self
+
+    def endpoint_list(self) -> list[BrokerEndpoint]:
+        """Every address to try, in order (the single `host`:`port` when none are listed)."""
+        return list(self.endpoints) or [BrokerEndpoint(host=self.host, port=self.port or 1883)]
 
 
 class Link(Section):
@@ -87,6 +103,8 @@ class Link(Section):
     max_downlink_bytes: int = Field(64 * 1024, ge=1024)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(60, gt=0)
+    reconnect_stable_s: float = Field(10, gt=0)
+    """Only a connection that lasted this long resets the reconnect back-off."""
 
 
 class StoreLimits(Section):

@@ -49,7 +49,10 @@ async def applied_config_version(store: Store) -> int:
     return int(row[0]) if row is not None else 0
 
 
-async def state_messages(store: Store, topics: DeviceTopics, info: BirthInfo) -> StateMessages:
+async def state_messages(
+    store: Store, topics: DeviceTopics, info: BirthInfo, broker: str
+) -> StateMessages:
+    """`broker` is the endpoint this connection goes to (host:port), reported in both."""
     config_version = await applied_config_version(store)
     async with store.transaction() as tx:
         birth_seq = await tx.next_sequence(STATE_SEQUENCE)
@@ -61,6 +64,7 @@ async def state_messages(store: Store, topics: DeviceTopics, info: BirthInfo) ->
         "version": info.version,
         "config_version": config_version,
         "capabilities": list(info.capabilities),
+        "broker": broker,
     }
     birth = make_envelope(
         type=BIRTH_TYPE,

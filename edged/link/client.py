@@ -21,6 +21,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
@@ -44,14 +45,51 @@ class LinkConfigError(ValueError):
     """The broker settings cannot work (e.g. plain TCP where config forbids it)."""
 
 
+class ServerAdvice(StrEnum):
+    """What a broker's MQTT 5 reason code (CONNACK or DISCONNECT) asks the client to do."""
+
+    NONE = "none"
+    BACK_OFF = "back_off"
+    """Server busy, quota exceeded, connection rate exceeded: come back later, not now."""
+    MOVE = "move"
+    """Use another server, server moved, shutting down, unavailable: try the next endpoint."""
+
+
+_BACK_OFF_CODES = frozenset({0x89, 0x97, 0x9F})
+_MOVE_CODES = frozenset({0x88, 0x8B, 0x9C, 0x9D})
+
+
+def advice_for(reason: ReasonCode) -> ServerAdvice:
+    if reason.value in _BACK_OFF_CODES:
+        return ServerAdvice.BACK_OFF
+    if reason.value in _MOVE_CODES:
+        return ServerAdvice.MOVE
+    return ServerAdvice.NONE
+
+
+def server_reference(properties: Properties | None) -> str | None:
+    """MQTT 5 Server Reference: where a broker that says "use another server" points."""
+    value = getattr(properties, "ServerReference", None) if properties is not None else None
+    return str(value) if value else None
+
+
 class ConnectFailed(ConnectionError):
     """One connection attempt failed; `reason` says why in words an operator can act on."""
 
-    def __init__(self, reason: str, *, handshake: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        handshake: bool = False,
+        advice: ServerAdvice = ServerAdvice.NONE,
+        reference: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.handshake = handshake
         """TCP (and TLS) worked but MQTT did not: the broker may not speak this version."""
+        self.advice = advice
+        self.reference = reference
 
 
 class ConnectionLost(ConnectionError):
@@ -67,10 +105,25 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One broker address; `server_name` is the name its TLS certificate carries when that
+    is not `host` (an IP address, a node behind a load balancer)."""
+
+    host: str
+    port: int
+    server_name: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class ClientSettings:
     host: str
     port: int
     client_id: str
+    server_name: str | None = None
     mqtt5: bool = True
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
@@ -108,9 +161,26 @@ DeliveredCallback = Callable[[int, str | None], None]
 """(mid, failure): failure is None on success, else the broker's reason (MQTT 5 PUBACK)."""
 
 
-def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+class _NamedServerContext(ssl.SSLContext):
+    """Verifies (and sends as SNI) `server_name` instead of the host paho connects to."""
+
+    server_name: str
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["server_hostname"] = self.server_name
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def tls_context(tls: TlsSettings, server_name: str | None = None) -> ssl.SSLContext:
     """TLS 1.2 or newer, the broker verified against `ca_file`, our certificate when given."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
+    context: ssl.SSLContext
+    if server_name:
+        named = _NamedServerContext(ssl.PROTOCOL_TLS_CLIENT)
+        named.server_name = server_name
+        named.load_verify_locations(cafile=tls.ca_file)
+        context = named
+    else:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = tls.check_hostname
     if tls.cert_file:
@@ -142,6 +212,9 @@ class MqttConnection:
         self._sock: socket.socket | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._disconnect_reason = ""
+        self.advice = ServerAdvice.NONE
+        """Set when the broker ended the connection with a reason that asks for something."""
+        self.server_reference: str | None = None
         self.receive_maximum: int | None = None
         """MQTT 5: the broker's limit on our unacknowledged QoS 1 publishes (CONNACK)."""
         self._client = self._build_client(will)
@@ -169,7 +242,7 @@ class MqttConnection:
         if s.username:
             client.username_pw_set(s.username, s.password)
         if s.tls is not None:
-            client.tls_set_context(tls_context(s.tls))
+            client.tls_set_context(tls_context(s.tls, s.server_name))
             if not s.tls.check_hostname:
                 client.tls_insecure_set(True)
         if will is not None:
@@ -298,7 +371,12 @@ class MqttConnection:
         final = self._disconnect_reason or reason
         if not self._connack.done():
             self._connack.set_exception(
-                ConnectFailed(f"connection closed before CONNACK: {final}", handshake=True)
+                ConnectFailed(
+                    f"connection closed before CONNACK: {final}",
+                    handshake=True,
+                    advice=self.advice,
+                    reference=self.server_reference,
+                )
             )
             self._connack.exception()  # mark retrieved: open() may already have given up
         for waiter in self._subacks.values():
@@ -327,7 +405,12 @@ class MqttConnection:
             text = str(reason)
             unsupported = "protocol version" in text.lower()
             self._connack.set_exception(
-                ConnectFailed(f"broker refused: {text}", handshake=unsupported)
+                ConnectFailed(
+                    f"broker refused: {text}",
+                    handshake=unsupported,
+                    advice=advice_for(reason),
+                    reference=server_reference(properties),
+                )
             )
         else:
             self._connack.set_result(bool(flags.session_present))
@@ -338,9 +421,12 @@ class MqttConnection:
         _userdata: Any,
         _flags: mqtt.DisconnectFlags,
         reason: ReasonCode,
-        _properties: Properties | None,
+        properties: Properties | None,
     ) -> None:
         self._disconnect_reason = f"disconnected: {reason}"
+        if reason.is_failure:
+            self.advice = advice_for(reason)
+            self.server_reference = server_reference(properties)
 
     def _on_publish(
         self,

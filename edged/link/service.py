@@ -6,8 +6,17 @@ birth, subscriptions (re-made on every connection, whatever the broker remembere
 outbox pump, and downlink messages acknowledged only after their effect committed.
 
 When the connection dies for any reason, the loop notices (`MqttConnection.closed`), waits
-a backoff delay with jitter, and builds a new one. Only a broken configuration or a failing
-store ends `run()`, which, as a core task, stops the daemon for systemd to restart.
+a backoff delay with full jitter, and builds a new one. Only a broken configuration or a
+failing store ends `run()`, which, as a core task, stops the daemon for systemd to restart.
+
+Endpoints: the broker may be several addresses (cluster nodes, regions). The link stays on
+the endpoint that works; a failed attempt moves to the next one in the configured order
+(wrapping round), and so does a broker that says "use another server", "server moved" or
+"shutting down" (MQTT 5), to the endpoint its Server Reference names when that is one of
+ours. "Server busy", "quota exceeded" and "connection rate exceeded" draw the next delay
+over the whole back-off window at once, so a fleet told to wait does not come back in step.
+The backoff resets only after a connection has lasted `stable_after_s`: a broker that
+accepts and drops at once is retried ever more slowly, not hammered.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -25,8 +35,10 @@ from edged.link.client import (
     ClientSettings,
     ConnectFailed,
     ConnectionLost,
+    Endpoint,
     Incoming,
     MqttConnection,
+    ServerAdvice,
 )
 from edged.link.downlink import DownlinkRouter, StoreUnavailable
 from edged.link.pump import OutboxPump
@@ -55,9 +67,16 @@ class Link:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 60.0,
         page_size: int | None = None,
+        endpoints: Sequence[Endpoint] = (),
+        stable_after_s: float = STABLE_CONNECTION_S,
     ) -> None:
-        self.settings = settings
-        self._configured = settings
+        self._endpoints = list(endpoints) or [
+            Endpoint(settings.host, settings.port, settings.server_name)
+        ]
+        self._index = 0
+        self._stable_after_s = stable_after_s
+        self.settings = self._on_endpoint(settings, 0)
+        self._configured = self.settings
         self._topics = topics
         self._store = store
         self._outbox = outbox
@@ -95,12 +114,43 @@ class Link:
             with contextlib.suppress(Exception):
                 await self.pump.flush()
 
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint in use, or the one the next attempt goes to."""
+        return self._endpoints[self._index]
+
+    def _on_endpoint(self, settings: ClientSettings, index: int) -> ClientSettings:
+        endpoint = self._endpoints[index]
+        return replace(
+            settings, host=endpoint.host, port=endpoint.port, server_name=endpoint.server_name
+        )
+
+    def _next_endpoint(self, reference: str | None) -> int:
+        """The endpoint after the current one, or the one a Server Reference names."""
+        if reference:
+            for address in reference.split():  # MQTT 5: space-separated, the first preferred
+                for index, endpoint in enumerate(self._endpoints):
+                    if address in (endpoint.address, endpoint.host, endpoint.server_name):
+                        return index
+            log.warning(
+                "broker pointed to a server that is not configured; trying the next endpoint",
+                extra={"reference": reference[:200]},
+            )
+        return (self._index + 1) % len(self._endpoints)
+
+    def _move(self, settings: ClientSettings, reference: str | None) -> ClientSettings:
+        self._index = self._next_endpoint(reference)
+        return self._on_endpoint(settings, self._index)
+
     async def _connect_forever(self) -> None:
         loop = asyncio.get_running_loop()
         settings = self.settings
         while True:
+            self.settings = settings
             try:
-                state = await state_messages(self._store, self._topics, self._birth())
+                state = await state_messages(
+                    self._store, self._topics, self._birth(), self.endpoint.address
+                )
                 conn = MqttConnection(
                     settings,
                     on_message=self._received,
@@ -117,8 +167,10 @@ class Link:
                     )
                     settings = self.settings = replace(settings, mqtt5=False)
                     continue
-                settings = self.settings = replace(settings, mqtt5=self._configured.mqtt5)
-                await self._pause("mqtt connect failed", exc.reason)
+                settings = self._move(
+                    replace(settings, mqtt5=self._configured.mqtt5), exc.reference
+                )
+                await self._pause("mqtt connect failed", exc.reason, exc.advice)
                 continue
             self.connects += 1
             started = loop.time()
@@ -132,21 +184,37 @@ class Link:
                 },
             )
             reason = await self._serve(conn, state)
-            if loop.time() - started >= STABLE_CONNECTION_S:
+            if loop.time() - started >= self._stable_after_s:
                 self._backoff.reset()
-            await self._pause("mqtt connection lost", reason)
+            if conn.advice is ServerAdvice.MOVE:
+                settings = self._move(settings, conn.server_reference)
+            await self._pause("mqtt connection lost", reason, conn.advice)
 
-    async def _pause(self, event: str, reason: str) -> None:
+    async def _pause(
+        self, event: str, reason: str, advice: ServerAdvice = ServerAdvice.NONE
+    ) -> None:
         self.last_error = reason
-        delay = self._backoff.next_delay()
-        log.warning(event, extra={"reason": reason, "retry_in_s": round(delay, 2)})
+        delay = self._backoff.next_delay(widest=advice is ServerAdvice.BACK_OFF)
+        log.warning(
+            event,
+            extra={
+                "reason": reason,
+                "advice": str(advice),
+                "next_broker": self.endpoint.address,
+                "retry_in_s": round(delay, 2),
+            },
+        )
         await asyncio.sleep(delay)
 
     async def _serve(self, conn: MqttConnection, state: StateMessages) -> str:
         """Use one connection until it dies; returns why. Cancelled: says offline first."""
+        try:
+            conn.publish(state.topic, state.birth.to_bytes(), 1, True)
+        except ConnectionLost as lost:  # it died right after CONNACK (a server DISCONNECT)
+            await conn.close()
+            return conn.closed.result() if conn.closed.done() else str(lost)
         self._conn = conn
         self.connected.set()
-        conn.publish(state.topic, state.birth.to_bytes(), 1, True)
         tasks = {
             asyncio.create_task(self.pump.serve(conn), name="link:pump"),
             asyncio.create_task(self._subscribe(conn), name="link:subscribe"),
@@ -239,6 +307,8 @@ class Link:
             "connected": self.connected.is_set(),
             "subscribed": self.subscribed.is_set(),
             "broker": f"{self.settings.host}:{self.settings.port}",
+            "endpoint": self._index,
+            "endpoints": [endpoint.address for endpoint in self._endpoints],
             "protocol": "mqtt5" if self.settings.mqtt5 else "mqtt311",
             "tls": self.settings.tls is not None,
             "connects": self.connects,

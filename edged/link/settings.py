@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from edged.config.models import Broker, DeviceIdentity, Link
-from edged.link.client import ClientSettings, TlsSettings
+from edged.link.client import ClientSettings, Endpoint, TlsSettings
+
+
+def endpoints(broker: Broker, address: tuple[str, int] | None = None) -> list[Endpoint]:
+    """The addresses the link tries in order; `address` is the embedded broker's."""
+    if address is not None:
+        return [Endpoint(*address)]
+    return [Endpoint(e.host, e.port, e.server_name) for e in broker.endpoint_list()]
 
 
 def client_settings(

@@ -1,4 +1,9 @@
-"""The one retry/backoff helper: exponential with full jitter, reset after a success."""
+"""The one retry/backoff helper: exponential with full jitter, reset after a success.
+
+Full jitter: each delay is drawn uniformly between `initial_s` and the current ceiling
+(`initial_s * factor**attempt`, capped at `maximum_s`), so a fleet that lost its broker at
+the same instant spreads its retries over the whole window instead of arriving in waves.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,21 @@ class Backoff:
     def attempt(self) -> int:
         return self._attempt
 
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum_s, self.initial_s * self.factor**self._attempt)
+    def ceiling(self) -> float:
+        """The largest delay the next call may return."""
+        return max(
+            self.initial_s,
+            min(self.maximum_s, self.initial_s * self.factor ** min(self._attempt, 64)),
+        )
+
+    def next_delay(self, *, widest: bool = False) -> float:
+        """The next delay; `widest` draws it over the whole window up to `maximum_s` at once
+        (what a broker that says it is busy or over quota asks for)."""
+        ceiling = max(self.initial_s, self.maximum_s) if widest else self.ceiling()
         self._attempt += 1
         if not self.jitter:
             return ceiling
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return self._rng.uniform(self.initial_s, ceiling)
 
     def reset(self) -> None:
         self._attempt = 0

@@ -40,6 +40,7 @@ class _Supervised:
     health: TaskHealth
     factory: TaskFactory
     backoff: Backoff
+    once: bool = False
     task: asyncio.Task[None] | None = field(default=None)
 
 
@@ -54,7 +55,8 @@ class Supervisor:
         self._max_backoff_s = max_backoff_s
         self._fatal: asyncio.Future[str] | None = None
 
-    def start(self, name: str, factory: TaskFactory, role: Role) -> None:
+    def start(self, name: str, factory: TaskFactory, role: Role, *, once: bool = False) -> None:
+        """Keep `factory` running; with `once`, only until it returns (retried while it fails)."""
         if name in self._tasks:
             raise ValueError(f"task {name!r} is already supervised")
         if self._fatal is None:
@@ -63,6 +65,7 @@ class Supervisor:
             TaskHealth(name, role),
             factory,
             Backoff(self._min_backoff_s, self._max_backoff_s),
+            once,
         )
         self._tasks[name] = entry
         entry.task = asyncio.create_task(self._keep(entry), name=f"supervised:{name}")
@@ -94,6 +97,10 @@ class Supervisor:
             health.running = True
             try:
                 await entry.factory()
+                if entry.once:
+                    health.running = False
+                    health.last_error = ""
+                    return
                 reason = "exited unexpectedly"
             except asyncio.CancelledError:
                 health.running = False

@@ -1,1 +1,1 @@
-"""Shop services: checkout, payments, printing. They know shops and nothing of USB."""
+"""The services, one folder each, behind one seam: `setup(ctx, *, deps)` (see `part.py`)."""

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from edged.contract.topics import DeviceTopics
-from edged.services.checkout.catalog import Catalog
 from edged.services.checkout.service import Checkout, CheckoutSettings
 from edged.services.printing.queue import PrintQueue
+from edged.services.sales.ledger import SalesLedger
+from edged.services.stock.catalog import Catalog
 from edged.store import Store
 from edged.store.outbox import Outbox
 from hal.display.sim import SimulatedDisplay
@@ -116,19 +117,20 @@ async def make_kiosk(tmp_path: Path) -> AsyncIterator[KioskFactory]:
         printer = printer or SimulatedPrinter(tmp_path / "printer", paper_mm)
         queue = PrintQueue(store, printer, retry_initial_s=0.01, retry_max_s=0.05)
         allowed = [True]
+        ledger = SalesLedger(store, outbox, queue)
+        payments = PaymentsDouble(store, ledger)
+        await payments.load_open()
         checkout = Checkout(
             store,
-            outbox,
             display,
             queue,
             CheckoutSettings(
                 "便利店 Test Shop", "https://mp.example.com/o/", timeout_s, max_sale_fen
             ),
             sales_allowed=lambda: allowed[0],
+            payments=payments,
+            sales=ledger,
         )
-        payments = PaymentsDouble(store, checkout)
-        await payments.load_open()
-        checkout.use_payments(payments)
         await checkout.resume()
         kiosk = Kiosk(
             tmp_path, clock, store, outbox, display, printer, queue, checkout, payments, allowed

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edged.runtime.clock import SystemClock
-from edged.services.checkout.catalog import Catalog, CatalogError, bundled_seed, parse_seed
+from edged.services.stock.catalog import Catalog, CatalogError, bundled_seed, parse_seed
 from edged.store import Store
 
 

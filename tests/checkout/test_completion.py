@@ -7,9 +7,9 @@ import json
 import pytest
 
 from edged.services.checkout import messages as M
-from edged.services.checkout.completion import SettlementRejected
 from edged.services.checkout.service import Phase
 from edged.services.payments.protocol import PaymentOutcome
+from edged.services.sales.completion import SettlementRejected
 from tests.checkout.conftest import (
     ALIPAY_CODE,
     COLA,
@@ -113,7 +113,7 @@ async def test_a_failure_inside_settle_rolls_everything_back(make_kiosk: KioskFa
     def broken_write(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk I/O error")
 
-    kiosk.checkout._outbox.write = broken_write  # type: ignore[method-assign]
+    kiosk.outbox.write = broken_write  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="disk I/O error"):
         await kiosk.payments.finish(trade_no, PaymentOutcome.PAID)
     assert await facts(kiosk) == before
@@ -229,7 +229,7 @@ async def _phase(kiosk: Kiosk, phase: Phase) -> bool:
 async def test_a_sale_becomes_paid_only_with_the_trade_that_paid_it(
     make_kiosk: KioskFactory,
 ) -> None:
-    from edged.services.checkout.sales import SaleState, move_now
+    from edged.services.sales.records import SaleState, move_now
 
     kiosk = await make_kiosk(printing=False)
     sale_id = await basket_of_three(kiosk)

@@ -23,8 +23,8 @@ from edged.contract.topics import DeviceTopics
 from edged.link.downlink import HandlerRejected
 from edged.runtime.clock import SystemClock
 from edged.services.checkout import messages as M
-from edged.services.checkout.catalog import Catalog
-from edged.services.checkout.stock_updates import StockUpdates
+from edged.services.stock.catalog import Catalog
+from edged.services.stock.updates import StockUpdates
 from edged.store import Store
 from edged.store.outbox import Outbox
 from tests.checkout.conftest import COLA, WATER, Kiosk, KioskFactory

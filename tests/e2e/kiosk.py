@@ -99,8 +99,16 @@ class Kiosk:
         ]
 
     def wait_ready(self) -> None:
-        """READY is sent before checkout finished recovering payments; scans wait for that."""
-        self.wait("recovered", lambda s: s["checkout"]["recovered"], timeout=30)
+        """READY is sent before checkout finished recovering payments; scans wait for that.
+
+        Downlinks wait for the link's subscription: a `cmd/*` published before it is lost
+        (a first start has no session yet), and checkout may recover before it (no payment
+        open, nothing to query)."""
+        self.wait(
+            "recovered and subscribed",
+            lambda s: s["checkout"]["recovered"] and s["link"]["subscribed"],
+            timeout=30,
+        )
 
     def restart(self) -> None:
         self.daemon.kill()

@@ -21,7 +21,7 @@ from edged.contract.envelope import make_envelope
 from edged.contract.signing import sign_envelope
 from edged.contract.topics import DeviceTopics
 from edged.link.birth import BirthInfo
-from edged.link.client import ClientSettings
+from edged.link.client import ClientSettings, Endpoint
 from edged.link.downlink import DownlinkRouter, DownlinkVerifier
 from edged.link.service import Link
 from edged.runtime.clock import Clock
@@ -206,6 +206,7 @@ async def link_parts(
     clock: Clock | None = None,
     reconnect_min_s: float = 0.1,
     reconnect_max_s: float = 0.5,
+    endpoints: list[Endpoint] | None = None,
 ) -> AsyncIterator[LinkParts]:
     clock = clock or FixedClock()
     topics = DeviceTopics(SITE, DEVICE)
@@ -224,6 +225,7 @@ async def link_parts(
         birth=lambda: BirthInfo("boot-test", "0.0.0", ["printer"]),
         reconnect_min_s=reconnect_min_s,
         reconnect_max_s=reconnect_max_s,
+        endpoints=endpoints or (),
     )
     parts = LinkParts(store, outbox, router, link, topics)
     try:

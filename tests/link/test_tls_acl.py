@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edged.contract.topics import Uplink
-from edged.link.client import LinkConfigError, MqttConnection, TlsSettings
+from edged.link.client import Endpoint, LinkConfigError, MqttConnection, TlsSettings
 from tests.link.helpers import Observer, link_parts, plain_settings
 from tests.support.mosquitto import Mosquitto
 from tests.support.ports import free_port
@@ -38,7 +38,14 @@ class Pki:
     def path(self, name: str) -> str:
         return str(self.folder / name)
 
-    def issue(self, name: str, common_name: str, *, server: bool = False) -> None:
+    def issue(
+        self,
+        name: str,
+        common_name: str,
+        *,
+        server: bool = False,
+        names: list[x509.GeneralName] | None = None,
+    ) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         builder = (
@@ -53,7 +60,11 @@ class Pki:
         if server:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    names
+                    or [
+                        x509.DNSName("localhost"),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    ]
                 ),
                 critical=False,
             )
@@ -122,10 +133,16 @@ class TlsBroker:
 
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
+    yield from _tls_broker(tmp_path)
+
+
+def _tls_broker(
+    tmp_path: Path, broker_names: list[x509.GeneralName] | None = None
+) -> Iterator[TlsBroker]:
     """Mosquitto configured from the shipped templates, only paths and port replaced."""
     folder = tmp_path / "pki"
     pki = make_ca(folder, "device-ca")
-    pki.issue("broker", "localhost", server=True)
+    pki.issue("broker", "localhost", server=True, names=broker_names)
     for identity in ("k1", "k2", "backend"):
         pki.issue(identity, identity)
     wrong = make_ca(tmp_path / "wrong", "other-ca")
@@ -168,6 +185,40 @@ async def test_mtls_connects_and_delivers(tmp_path: Path, tls_broker: TlsBroker)
         backend.stop()
     txn = [m for m in backend.snapshot() if m.topic.endswith("/evt/txn")]
     assert txn[0].json()["id"] == msg_id
+
+
+NODE_NAME = "mqtt-2.shop.example"
+
+
+@pytest.fixture
+def named_tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
+    """A cluster node whose certificate names it only by DNS name, reached by IP address."""
+    yield from _tls_broker(tmp_path, [x509.DNSName(NODE_NAME)])
+
+
+async def test_an_endpoints_server_name_is_what_its_certificate_is_checked_against(
+    tmp_path: Path, named_tls_broker: TlsBroker
+) -> None:
+    port = named_tls_broker.broker.port
+    tls = named_tls_broker.device_tls("k1")
+    by_ip = plain_settings(port, tls=tls, allow_plain_tcp=False)
+    async with link_parts(
+        tmp_path / "unnamed", by_ip, endpoints=[Endpoint("127.0.0.1", port)]
+    ) as parts:
+        parts.start()
+        for _ in range(100):
+            if parts.link.last_error:
+                break
+            await asyncio.sleep(0.05)
+        assert "certificate" in parts.link.last_error and "127.0.0.1" in parts.link.last_error
+        assert not parts.link.connected.is_set()
+    async with link_parts(
+        tmp_path / "named", by_ip, endpoints=[Endpoint("127.0.0.1", port, NODE_NAME)]
+    ) as parts:
+        parts.start()
+        await parts.connected()
+        status = await parts.link.status()
+    assert status["tls"] is True and status["broker"] == f"127.0.0.1:{port}"
 
 
 async def test_wrong_ca_fails_clearly_and_keeps_retrying(

@@ -7,8 +7,9 @@
    completes the sale (sale row, stock decrements, `evt/txn` outbox row, print job), through
    COMMIT with its fsync. Budget p99 <= 5 ms.
 
-No payments service takes part: the bench writes the payment row and calls `settle()` inside
-one transaction exactly as payments does, so only checkout's own work is measured.
+No payments service takes part: the bench writes the payment row and calls the sales ledger's
+`settle()` inside one transaction exactly as payments does, so only checkout's own work is
+measured (`_SettledByTheBench` stands where payments would: never busy, nothing to recover).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from edged.contract.ids import new_id
 from edged.contract.topics import DeviceTopics
 from edged.runtime.clock import SystemClock
 from edged.runtime.heap import freeze_startup_heap
-from edged.services.checkout.catalog import Catalog
-from edged.services.checkout.sales import SaleState, move
 from edged.services.checkout.service import Checkout, CheckoutSettings
-from edged.services.payments.protocol import PaymentMethod, PaymentOutcome, Settlement
+from edged.services.payments.protocol import NativeQr, PaymentMethod, PaymentOutcome, Settlement
 from edged.services.printing.queue import PrintQueue
+from edged.services.sales.ledger import SalesLedger
+from edged.services.sales.records import SaleState, move
+from edged.services.stock.catalog import Catalog
 from edged.store import Statements, Store
 from edged.store.outbox import Outbox
 from hal.display.sim import SimulatedDisplay
@@ -78,6 +80,25 @@ async def run_checkout_bench(
         shutil.rmtree(work, ignore_errors=True)
 
 
+class _SettledByTheBench:
+    """Where payments would be: the bench settles each sale itself (see the module doc)."""
+
+    async def pay_by_code(self, sale_id: str, amount_fen: int, code: str) -> str:
+        raise NotImplementedError("the bench settles sales itself")
+
+    async def pay_by_qr(self, sale_id: str, amount_fen: int) -> NativeQr:
+        raise NotImplementedError("the bench settles sales itself")
+
+    async def cancel(self, sale_id: str) -> None:
+        raise NotImplementedError("the bench settles sales itself")
+
+    async def recover(self) -> None:
+        return None
+
+    def busy(self) -> bool:
+        return False
+
+
 async def _measure(
     work: Path, sales: int, scans_per_sale: int, ticks_before: tuple[int, int] | None
 ) -> CheckoutBenchResult:
@@ -90,13 +111,15 @@ async def _measure(
         async with store.transaction() as tx:  # plenty of stock: the bench sells a lot
             await tx.execute("UPDATE stock SET quantity = 1000000")
         queue = PrintQueue(store, SimulatedPrinter(work / "printer"))
+        ledger = SalesLedger(store, outbox, queue)
         checkout = Checkout(
             store,
-            outbox,
             SimulatedDisplay(keep=8),
             queue,
             CheckoutSettings("bench", "https://mp.example.com/o/", 3600, 10**9),
             sales_allowed=lambda: True,
+            payments=_SettledByTheBench(),
+            sales=ledger,
         )
         await checkout.resume()
         await checkout.recover()
@@ -131,7 +154,7 @@ async def _measure(
                     "UPDATE payments SET state = 'paid', updated_at = ? WHERE trade_no = ?",
                     (s.now, trade_no),
                 )
-                checkout.settle(s, settlement)
+                ledger.settle(s, settlement)
 
             async with store.transaction() as tx:  # as the link and payments do: one hop
                 tx.defer(pay_and_settle)

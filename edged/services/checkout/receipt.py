@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from edged.contract.envelope import parse_rfc3339
 from edged.services.checkout import messages as M
 from edged.services.checkout.money import yuan
-from edged.services.checkout.sales import Reader, Sale, SaleState, load_sale
 from edged.services.payments.protocol import PaymentMethod
 from edged.services.printing.queue import PrintJob, UnprintableJob
+from edged.services.sales.records import Reader, Sale, SaleState, load_sale
 from hal.printer.document import Columns, Feed, PrintDocument, QrCode, Rule, Text
 
 NARROWEST_COLUMNS = 32

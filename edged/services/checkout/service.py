@@ -4,10 +4,11 @@ The session is a persisted state machine (see `sales`): idle -> basket -> paying
 receipt -> idle. Every change is committed before the display shows it. Payments owns the
 money; checkout hands it a sale and hears back through `settle()`, which runs inside the
 transaction recording the payment's final state, so a paid sale and its payment commit
-together. Display updates for a settlement wait until that transaction has committed.
+together. Checkout asks payments to collect and follows the sales ledger, which payments
+settles with; display updates for a settlement come after that transaction committed.
 
-Locking: `_lock` serialises shopper actions. `settle()` and `progress()` never take it, since
-payments may call them while checkout is waiting on payments.
+Locking: `_lock` serialises shopper actions. `sale_settled()` and `progress()` never take it, since
+the ledger may call them while checkout is waiting on payments.
 """
 
 from __future__ import annotations
@@ -23,23 +24,8 @@ from typing import Any
 from edged.services.checkout import messages as M
 from edged.services.checkout import views
 from edged.services.checkout.codes import PaymentCode, ProductCode, UnknownCode, classify
-from edged.services.checkout.completion import complete_sale
 from edged.services.checkout.money import yuan
 from edged.services.checkout.receipt import ReceiptRenderer
-from edged.services.checkout.sales import (
-    LOAD_SALE_SQL,
-    Sale,
-    SaleState,
-    add_product,
-    create_sale,
-    find_open_sale,
-    load_sale,
-    move,
-    move_now,
-    sale_from_rows,
-    set_quantity,
-    void_line,
-)
 from edged.services.payments.protocol import (
     NativeQr,
     PaymentMethod,
@@ -48,8 +34,21 @@ from edged.services.payments.protocol import (
     Settlement,
 )
 from edged.services.printing.queue import RECEIPT, PrintJob, PrintQueue
+from edged.services.sales.ledger import SalesLedger
+from edged.services.sales.records import (
+    LOAD_SALE_SQL,
+    Sale,
+    SaleState,
+    add_product,
+    create_sale,
+    find_open_sale,
+    load_sale,
+    move,
+    sale_from_rows,
+    set_quantity,
+    void_line,
+)
 from edged.store import Statements, Store, Transaction
-from edged.store.outbox import Outbox
 from hal.device import DeviceError
 from hal.display.protocol import Display
 from hal.display.view import DisplayView
@@ -82,16 +81,16 @@ class Checkout:
     def __init__(
         self,
         store: Store,
-        outbox: Outbox,
         display: Display,
         print_queue: PrintQueue,
         settings: CheckoutSettings,
         *,
         sales_allowed: Callable[[], bool],
-        payments: Payments | None = None,
+        payments: Payments,
+        sales: SalesLedger,
     ) -> None:
         self._store = store
-        self._outbox = outbox
+        self._sales = sales
         self._display = display
         self._print_queue = print_queue
         self._settings = settings
@@ -102,7 +101,6 @@ class Checkout:
         self._sale: Sale | None = None
         self._method: PaymentMethod | None = None
         self._paid_sale: str | None = None
-        self._cancel_requested: set[str] = set()
         self._recovered = asyncio.Event()
         self._activity = asyncio.Event()
         self._last_activity = store.clock.monotonic()
@@ -114,10 +112,7 @@ class Checkout:
         print_queue.add_renderer(
             RECEIPT, ReceiptRenderer(store, settings.shop_name, settings.order_url)
         )
-
-    def use_payments(self, payments: Payments) -> None:
-        """Payments is built after checkout (it needs checkout as its SettlementSink)."""
-        self._payments = payments
+        sales.follow(self)
 
     @property
     def phase(self) -> Phase:
@@ -155,8 +150,7 @@ class Checkout:
         """
         if self._recovered.is_set():
             return
-        if self._payments is not None:
-            await self._payments.recover()
+        await self._payments.recover()
         await self._release_orphaned_payment()
         self._recovered.set()
 
@@ -231,9 +225,9 @@ class Checkout:
                 self._enter(Phase.IDLE, None)
                 await self._show(views.welcome(self._settings.shop_name, M.SALE_CANCELLED))
                 return "cancelled"
-            if self._method is not PaymentMethod.NATIVE_QR or self._payments is None:
+            if self._method is not PaymentMethod.NATIVE_QR:
                 raise CheckoutError("a payment-code payment cannot be cancelled; wait for it")
-            self._cancel_requested.add(sale.id)
+            self._sales.request_cancel(sale.id)
             await self._show(views.paying(sale, self._method, M.CANCELLING))
             payments = self._payments
         await payments.cancel(sale.id)
@@ -242,7 +236,6 @@ class Checkout:
     async def pay_by_qr(self) -> NativeQr:
         """The shopper chose to pay in the mini-program: show the order's QR code."""
         sale = await self._start_paying(PaymentMethod.NATIVE_QR)
-        assert self._payments is not None
         try:
             qr = await self._payments.pay_by_qr(sale.id, sale.total_fen)
         except Exception as exc:
@@ -253,28 +246,10 @@ class Checkout:
                 await self._show(views.native_qr(sale, qr.qr_data, qr.expires_at))
         return qr
 
-    # -- SettlementSink -------------------------------------------------------------------
+    # -- SaleFollower (the sales ledger) -------------------------------------------------
 
-    def settle(self, s: Statements, settlement: Settlement) -> None:
-        """Inside payments' transaction: complete the sale, or send it back to the basket."""
-        if settlement.outcome is PaymentOutcome.PAID:
-            complete_sale(
-                s,
-                settlement,
-                outbox=self._outbox,
-                print_queue=self._print_queue,
-                clock_synced=self._store.clock.synced(),
-            )
-        else:
-            back_to = (
-                SaleState.CANCELLED
-                if settlement.sale_id in self._cancel_requested
-                else SaleState.BASKET
-            )
-            move_now(s, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
-        s.after.append(lambda: self._follow_settlement(settlement))
-
-    def _follow_settlement(self, settlement: Settlement) -> None:
+    def sale_settled(self, settlement: Settlement) -> None:
+        """The settling transaction committed: show its outcome (off the ledger's call)."""
         task = asyncio.create_task(self._after_settlement(settlement))
         self._after_commit.add(task)
         task.add_done_callback(self._after_commit.discard)
@@ -310,7 +285,6 @@ class Checkout:
         return {
             "state": self._phase.value,
             "recovered": self._recovered.is_set(),
-            "payments_connected": self._payments is not None,
             "sale": None
             if sale is None
             else {
@@ -367,7 +341,6 @@ class Checkout:
 
     async def _pay_by_code(self, code: PaymentCode) -> None:
         sale = await self._start_paying(code.method)
-        assert self._payments is not None
         try:
             await self._payments.pay_by_code(sale.id, sale.total_fen, code.code)
         except Exception as exc:
@@ -382,8 +355,6 @@ class Checkout:
             sale = self._sale
             if sale is None or not sale.lines:
                 raise CheckoutError(M.SCAN_ITEMS_FIRST)
-            if self._payments is None:
-                raise CheckoutError(M.PAYMENTS_UNAVAILABLE)
             if self._payments.busy() or not self._recovered.is_set():
                 raise CheckoutError(M.PREVIOUS_PAYMENT_PENDING)
             async with self._store.transaction() as tx:
@@ -413,7 +384,6 @@ class Checkout:
             sale = await load_sale(self._store, settlement.sale_id)
             if sale is None:
                 return
-            self._cancel_requested.discard(sale.id)
             if sale.state is SaleState.PAID and settlement.outcome is PaymentOutcome.PAID:
                 if self._sale is not None and self._sale.id != sale.id:
                     return
@@ -436,7 +406,7 @@ class Checkout:
             sale = self._sale
             if sale is None or self._phase is not Phase.PAYING:
                 return
-            if self._payments is not None and self._payments.busy():
+            if self._payments.busy():
                 return
             async with self._store.transaction() as tx:
                 await move(tx, sale.id, SaleState.BASKET, only_from=(SaleState.PAYING,))
@@ -492,7 +462,7 @@ class Checkout:
     def _check_new_sale_allowed(self) -> None:
         if not self._sales_allowed():
             raise CheckoutError(M.SALES_STOPPED)
-        if not self._recovered.is_set() or (self._payments is not None and self._payments.busy()):
+        if not self._recovered.is_set() or self._payments.busy():
             raise CheckoutError(M.PREVIOUS_PAYMENT_PENDING)
 
     def _check_limit(self, total_fen: int) -> None:

@@ -11,8 +11,8 @@ from datetime import datetime
 from edged.services.checkout import messages as M
 from edged.services.checkout.money import yuan
 from edged.services.checkout.receipt import METHOD_LABELS
-from edged.services.checkout.sales import Sale
 from edged.services.payments.protocol import PaymentMethod
+from edged.services.sales.records import Sale
 from hal.display.view import DisplayView
 
 MAX_LINES = 8

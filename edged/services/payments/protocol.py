@@ -1,7 +1,7 @@
 """The seam between checkout and payments.
 
-Checkout asks payments to collect an amount for a sale; payments tells checkout, inside the
-very transaction that records the payment's final state, how it ended. So a sale is
+Checkout asks payments to collect an amount for a sale; payments tells the sales ledger, inside
+the very transaction that records the payment's final state, how it ended. So a sale is
 completed (or sent back to the basket) atomically with the payment result that justifies it.
 """
 
@@ -49,7 +49,7 @@ class NativeQr:
 
 
 class SettlementSink(Protocol):
-    """Implemented by checkout."""
+    """Implemented by the sales ledger (`edged.services.sales.ledger`)."""
 
     def settle(self, s: Statements, settlement: Settlement) -> None:
         """Runs in the writer thread, inside payments' transaction, as part of the same hop

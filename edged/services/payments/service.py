@@ -1,9 +1,10 @@
 """The payments service: persisted micropay and native-QR state machines driven by one engine.
 
 Every state change is one transaction holding the new `payments` row state, the evt/pay
-outbox message that reports it and, for a final state, checkout's settlement; only then is
-the shopper told anything. Results arrive as verified `cmd/pay` envelopes inside the link's
-inbox transaction, and release goods only for the exact trade number and amount on record.
+outbox message that reports it and, for a final state, the sales ledger's settlement; only
+then is the shopper told anything. Results arrive as verified `cmd/pay` envelopes inside the
+link's inbox transaction, and release goods only for the exact trade number and amount on
+record.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class PaymentsService:
         outbox: Outbox,
         config: PaymentsConfig,
         seal_key: X25519PublicKey | None,
-        sink: SettlementSink | None = None,
+        *,
+        sink: SettlementSink,
     ) -> None:
         self._store = store
         self._outbox = outbox
@@ -91,10 +93,6 @@ class PaymentsService:
         self._alarmed: set[str] = set()
         self.rejected: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
-
-    def bind(self, sink: SettlementSink) -> None:
-        """Checkout and payments need each other; the composition root closes the loop."""
-        self._sink = sink
 
     # -- Payments protocol ----------------------------------------------------------------
 
@@ -369,8 +367,6 @@ class PaymentsService:
             ),
         )
         if step.outcome is not None:
-            if self._sink is None:
-                raise RuntimeError("payments has no settlement sink: checkout is not wired")
             self._sink.settle(
                 s,
                 Settlement(
@@ -408,11 +404,10 @@ class PaymentsService:
         self._wake.set()
 
     async def _progress(self, sale_id: str, message: str) -> None:
-        if self._sink is not None:
-            try:
-                await self._sink.progress(sale_id, message)
-            except Exception as exc:
-                log.warning("display update failed", extra={"reason": f"{type(exc).__name__}"})
+        try:
+            await self._sink.progress(sale_id, message)
+        except Exception as exc:
+            log.warning("display update failed", extra={"reason": f"{type(exc).__name__}"})
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)

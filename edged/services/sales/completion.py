@@ -11,7 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 from edged.contract.topics import Uplink
-from edged.services.checkout.sales import (
+from edged.services.payments.protocol import Settlement
+from edged.services.printing.queue import RECEIPT, PrintQueue
+from edged.services.sales.records import (
     LOAD_SALE_SQL,
     OPEN_STATES,
     Sale,
@@ -19,8 +21,6 @@ from edged.services.checkout.sales import (
     move_now,
     sale_from_rows,
 )
-from edged.services.payments.protocol import Settlement
-from edged.services.printing.queue import RECEIPT, PrintQueue
 from edged.store import Statements
 from edged.store.outbox import Outbox
 

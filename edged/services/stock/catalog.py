@@ -2,7 +2,7 @@
 
 The seed is only for a kiosk with no catalog yet (the development default, a first boot);
 once products exist, prices and stock change through signed `cmd/stock` updates
-(stock_updates.py), never by re-reading a file that may be stale.
+(updates.py), never by re-reading a file that may be stale.
 """
 
 from __future__ import annotations

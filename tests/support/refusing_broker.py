@@ -1,0 +1,103 @@
+"""A loopback MQTT 5 server that answers CONNECT with one chosen reason code, nothing more.
+
+No broker we can run on CI can be told to say "server busy" or "use another server" on
+demand, so this speaks exactly those packets (MQTT 5.0 sections 3.2 CONNACK and 3.14
+DISCONNECT, with the Server Reference property 0x1C) to a real paho client, and counts the
+connections it saw. `then_disconnect` accepts the connection first (CONNACK 0) and sends the
+reason as a server DISCONNECT, as a broker does when it sheds or moves a live client.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from tests.support.ports import free_port
+
+SERVER_REFERENCE = 0x1C
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _properties(reference: str | None) -> bytes:
+    body = b""
+    if reference is not None:
+        raw = reference.encode()
+        body = bytes([SERVER_REFERENCE]) + len(raw).to_bytes(2, "big") + raw
+    return _varint(len(body)) + body
+
+
+def connack(reason: int, reference: str | None = None) -> bytes:
+    variable = bytes([0x00, reason]) + _properties(reference)
+    return bytes([0x20]) + _varint(len(variable)) + variable
+
+
+def disconnect(reason: int, reference: str | None = None) -> bytes:
+    variable = bytes([reason]) + _properties(reference)
+    return bytes([0xE0]) + _varint(len(variable)) + variable
+
+
+@dataclass
+class RefusingBroker:
+    reason: int
+    reference: str | None = None
+    then_disconnect: bool = False
+    port: int = field(default_factory=free_port)
+    connects: int = 0
+    _server: socket.socket | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> RefusingBroker:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        return self
+
+    def seen(self) -> int:
+        with self._lock:
+            return self.connects
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    first = conn.recv(4096)  # the CONNECT (small enough for one read)
+                    if not first or first[0] >> 4 != 1:
+                        continue
+                    with self._lock:
+                        self.connects += 1
+                    if self.then_disconnect:
+                        conn.sendall(connack(0x00) + disconnect(self.reason, self.reference))
+                    else:
+                        conn.sendall(connack(self.reason, self.reference))
+                    conn.recv(4096)  # let the client close first
+                except OSError:
+                    continue
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
