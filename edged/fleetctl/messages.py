@@ -104,7 +104,10 @@ def config_layer(
     grace_s: int | None = None,
     ttl: timedelta = DEFAULT_TTL,
 ) -> Envelope:
-    body = DesiredConfig(version=version, config=layer, grace_s=grace_s)
+    try:
+        body = parse_body(DesiredConfig, {"version": version, "config": layer, "grace_s": grace_s})
+    except BodyError as exc:
+        raise ValueError(f"cannot sign this layer: {exc}") from None
     return _signed("cfg.desired", scope.audience, body, key, ttl)
 
 

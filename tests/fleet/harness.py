@@ -20,6 +20,7 @@ from edged.cloudsim.scenarios import Settings
 from edged.cloudsim.server import CloudSim
 from edged.contract.bodies import OpReply
 from edged.contract.envelope import Envelope, decode_envelope
+from edged.control.client import ControlUnavailable
 from edged.fleetctl.keys import generate_key, load_key
 from tests.e2e.kiosk import Kiosk, write_config
 from tests.link.helpers import Observer, Seen
@@ -83,6 +84,20 @@ class Fleet:
                 return
             time.sleep(0.05)
         raise AssertionError(f"not {what} within {timeout} s")
+
+    def wait_serving(self, timeout: float = 30) -> dict[str, Any]:
+        """Until the daemon answers and has recovered: a reload leaves no socket for a moment."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status = self.kiosk.status()
+                if status["checkout"]["recovered"]:
+                    return status
+            except (ControlUnavailable, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the daemon did not serve within {timeout} s")
+            time.sleep(0.1)
 
     def operator_key(self) -> Any:
         return load_key(self.key_file)

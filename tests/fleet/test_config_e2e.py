@@ -23,7 +23,7 @@ from tests.fleet.harness import Fleet, fleet_kiosk
 from tests.support.mosquitto import Mosquitto
 from tests.support.ports import free_port
 
-GRACE_S = 4
+GRACE_S = 5
 
 
 @pytest.fixture
@@ -33,8 +33,16 @@ def fleet(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Fleet]:
 
 
 def push(
-    fleet: Fleet, scope: str, version: int, layer: dict[str, Any], grace_s: int = GRACE_S
+    fleet: Fleet,
+    scope: str,
+    version: int,
+    layer: dict[str, Any],
+    grace_s: int = GRACE_S,
+    *,
+    check: bool = True,
 ) -> None:
+    """`edged fleet push`; `check=False` skips the operator-side check, so the device's own
+    rejection is what the test sees."""
     file = fleet.workdir / f"layer-{scope.replace(':', '-').replace('/', '-')}-{version}.json"
     file.write_text(json.dumps(layer), encoding="utf-8")
     pushed = fleet.run(
@@ -48,6 +56,7 @@ def push(
         str(version),
         "--grace-s",
         str(grace_s),
+        *([] if check else ["--no-check"]),
         *fleet.broker,
     )
     assert pushed.returncode == 0, pushed.stderr
@@ -90,7 +99,7 @@ def test_a_device_layer_applies_and_is_reported_applied_with_its_origin(fleet: F
     state = wait_state(fleet, lambda s: s.status.value == "applied" and s.applied.device == 1)
 
     assert state.desired.device == 1 and state.error is None
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
     config = shown(fleet)
     assert config["checkout.inactivity_timeout_s"] == {"value": 45, "origin": "device v1"}
     assert config["device.id"] == {"value": "kiosk-1", "origin": "file"}
@@ -107,7 +116,7 @@ def test_fleet_site_and_device_layers_merge_field_by_field(fleet: Fleet) -> None
     state = wait_state(fleet, lambda s: s.applied.device == 5)
 
     assert (state.applied.fleet, state.applied.site, state.applied.device) == (3, 2, 5)
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
     config = shown(fleet)
     assert config["checkout.inactivity_timeout_s"] == {"value": 30, "origin": "device v5"}
     assert config["checkout.shop_name"] == {"value": "连锁店", "origin": "fleet v3"}
@@ -117,7 +126,9 @@ def test_fleet_site_and_device_layers_merge_field_by_field(fleet: Fleet) -> None
 def test_a_bad_type_is_rejected_with_its_dotted_key_and_changes_nothing(fleet: Fleet) -> None:
     before = fleet.kiosk.status()["fleet_config"]["effective_hash"]
 
-    push(fleet, "device:e2e/kiosk-1", 1, {"checkout": {"inactivity_timeout_s": "soon"}})
+    push(
+        fleet, "device:e2e/kiosk-1", 1, {"checkout": {"inactivity_timeout_s": "soon"}}, check=False
+    )
 
     state = wait_state(fleet, lambda s: s.status.value == "rejected")
     assert state.error is not None
@@ -132,7 +143,7 @@ def test_a_bad_type_is_rejected_with_its_dotted_key_and_changes_nothing(fleet: F
 
 
 def test_identity_unsigned_forged_and_stale_layers_change_nothing(fleet: Fleet) -> None:
-    push(fleet, "device:e2e/kiosk-1", 1, {"device": {"id": "kiosk-2"}})
+    push(fleet, "device:e2e/kiosk-1", 1, {"device": {"id": "kiosk-2"}}, check=False)
     state = wait_state(fleet, lambda s: s.status.value == "rejected")
     assert state.error is not None and state.error.key == "device.id"
 
@@ -165,7 +176,7 @@ def test_identity_unsigned_forged_and_stale_layers_change_nothing(fleet: Fleet) 
     stale = wait_state(fleet, lambda s: "ignored" in s.note)
 
     assert stale.note == "device v4 ignored: not newer than v4"
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
     assert shown(fleet)["health.interval_s"] == {"value": 9, "origin": "device v4"}
 
 
@@ -181,14 +192,14 @@ def test_a_dead_broker_port_is_rolled_back_within_the_grace_and_the_device_comes
         f"health gate failed after {GRACE_S} s: not connected to the broker"
     )
     assert state.applied.device is None
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
     assert fleet.op("log.level", "level=info", "expires_s=60").returncode == 0
 
 
 def test_sigkill_inside_the_grace_ends_in_the_committed_config(fleet: Fleet) -> None:
     push(fleet, "device:e2e/kiosk-1", 1, {"checkout": {"inactivity_timeout_s": 44}})
     wait_state(fleet, lambda s: s.applied.device == 1)
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
     push(fleet, "device:e2e/kiosk-1", 2, {"broker": {"port": free_port()}}, grace_s=60)
     wait_state(fleet, lambda s: s.status.value == "applying" and s.version == 2)
 
@@ -196,7 +207,7 @@ def test_sigkill_inside_the_grace_ends_in_the_committed_config(fleet: Fleet) -> 
     fleet.kiosk.daemon.start()  # second start with the candidate: still dead port
     fleet.kiosk.daemon.kill()
     fleet.kiosk.daemon.start()  # third start: rolled back at start
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
 
     state = wait_state(fleet, lambda s: s.status.value == "rolled_back")
     assert state.applied.device == 1
@@ -216,7 +227,7 @@ def test_a_layer_during_a_user_paying_payment_is_deferred_until_it_ends(fleet: F
     wait_state(fleet, lambda s: s.status.value == "deferred")
     applied = wait_state(fleet, lambda s: s.status.value == "applied" and s.applied.device == 1)
     assert applied.version == 1
-    fleet.kiosk.wait_ready()
+    fleet.wait_serving()
     assert fleet.kiosk.status()["payments"]["last"]["state"] == "paid"
     order = [s.status.value for s in states(fleet)]
     assert order.index("deferred") < order.index("applying") < order.index("applied")

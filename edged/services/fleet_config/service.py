@@ -119,7 +119,7 @@ class FleetConfig:
             self._save(s, replace(record, note=note))
             return
         candidate_layers = {
-            **record.valid_layers(),
+            **record.with_pending(),
             scope.value: {"version": body.version, "layer": body.config},
         }
         try:
@@ -151,6 +151,7 @@ class FleetConfig:
                 record,
                 candidate=candidate_layers,
                 phase="staged",
+                status=ConfigStatus.DEFERRED if self._busy() else ConfigStatus.APPLYING,
                 grace_s=body.grace_s,
                 scope=scope.value,
                 version=body.version,
@@ -178,7 +179,7 @@ class FleetConfig:
         if self.running.gate:
             await self._gate()
         while True:
-            record = await self._update(lambda r: None)
+            record = await self._update(_stage_waiting)
             if record.phase == "staged" and record.candidate is not None:
                 await self._apply(record)
                 continue
@@ -298,6 +299,25 @@ class FleetConfig:
             "note": record.note,
             "effective_hash": effective_hash(self.running.config),
         }
+
+
+def _stage_waiting(record: ConfigRecord) -> ConfigRecord | None:
+    """Layers that arrived while a gate ran (or before a restart) are staged once it decided."""
+    pending = record.pending_layers()
+    if record.phase != "committed" or not pending:
+        return None
+    newest = max(pending, key=lambda scope: record.layers[scope].version)
+    return replace(
+        record,
+        candidate=record.with_pending(),
+        phase="staged",
+        status=ConfigStatus.APPLYING,
+        grace_s=record.layers[newest].grace_s,
+        scope=newest,
+        version=record.layers[newest].version,
+        error=None,
+        note="",
+    )
 
 
 def _flatten(node: Mapping[str, Any], prefix: str, into: dict[str, Any]) -> None:

@@ -61,12 +61,17 @@ class ConfigRecord:
     def desired_versions(self) -> ScopeVersions:
         return ScopeVersions(**{scope: d.version for scope, d in self.layers.items()})
 
-    def valid_layers(self) -> Layers:
+    def pending_layers(self) -> Layers:
+        """Valid layers newer than what is committed for their scope: not applied yet."""
         return {
             scope: {"version": d.version, "layer": d.layer}
             for scope, d in self.layers.items()
-            if d.valid
+            if d.valid and d.version > int(self.committed.get(scope, {}).get("version", 0))
         }
+
+    def with_pending(self) -> Layers:
+        """The committed layers with every pending one laid over them: the next candidate."""
+        return {**self.committed, **self.pending_layers()}
 
 
 def versions(layers: Layers) -> ScopeVersions:
