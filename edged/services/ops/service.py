@@ -41,7 +41,7 @@ class _Progress:
         )
 
     async def in_progress(self, note: str = "") -> None:
-        if self.record.state is OpState.IN_PROGRESS:
+        if self.record.state is OpState.IN_PROGRESS and self.record.reason == note:
             return
         self.record = await self._service.move(self.record, OpState.IN_PROGRESS, note)
 
