@@ -9,7 +9,7 @@ import codecs
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hal.camera.symbologies import check_symbologies
 
@@ -176,3 +176,111 @@ class SerialDisplay(Section):
 
 
 DisplayConfig = Annotated[SimDisplay | SerialDisplay, Field(discriminator="driver")]
+
+
+# -- release: the lock of a vending door, or the slots of a cabinet ------------------------
+
+GpioLine = Annotated[int, Field(ge=0, le=1023)]
+
+
+class SimDoorSensor(Section):
+    driver: Literal["sim"] = "sim"
+    shopper: Literal["takes", "never_opens", "leaves_open", "manual"] = "takes"
+    """What the simulated shopper does when a lock opens; `manual` waits for
+    `edged sim door open|close`, which works in every mode."""
+    open_after_s: float = Field(0.5, ge=0, le=600)
+    close_after_s: float = Field(2.0, ge=0, le=3600)
+
+
+class GpioDoorSensor(Section):
+    driver: Literal["gpio"]
+    chip: str = "/dev/gpiochip0"
+    lines: list[GpioLine] = Field(min_length=1, max_length=64)
+    """The door switch line of slot 1, 2, ..."""
+    active_low: bool = False
+    """The switch reads active when the door is open; set this when it pulls low when open."""
+    bias: Literal["pull_up", "pull_down", "disabled", "as_is"] = "pull_up"
+    debounce_ms: int = Field(20, ge=0, le=1000)
+
+
+class NoDoorSensor(Section):
+    driver: Literal["none"] = "none"
+
+
+DoorSensorConfig = Annotated[
+    SimDoorSensor | GpioDoorSensor | NoDoorSensor, Field(discriminator="driver")
+]
+
+
+def _check_sensor(sensor: SimDoorSensor | GpioDoorSensor | NoDoorSensor, slots: int) -> None:
+    if isinstance(sensor, GpioDoorSensor) and len(sensor.lines) != slots:
+        raise ValueError(f"sensor.lines names {len(sensor.lines)} door switches for {slots} slots")
+
+
+class SimRelease(Section):
+    driver: Literal["sim"] = "sim"
+    slots: int = Field(1, ge=1, le=64)
+    sensor: DoorSensorConfig = SimDoorSensor()
+
+    @model_validator(mode="after")
+    def _sensor_per_slot(self) -> SimRelease:
+        _check_sensor(self.sensor, self.slots)
+        return self
+
+
+class SerialRelease(Section):
+    driver: Literal["serial"]
+    port: str
+    """Ideally the udev name /dev/edged-relay (systemd/99-edged.rules)."""
+    baudrate: int = Field(9600, gt=0)
+    channels: list[Annotated[int, Field(ge=1, le=255)]] = Field([1], min_length=1, max_length=64)
+    """The relay channel of slot 1, 2, ... (one door: `[1]`)."""
+    sensor: DoorSensorConfig = NoDoorSensor()
+    """USB relay boards have no inputs: door switches go on GPIO lines, or there are none."""
+
+    @property
+    def slots(self) -> int:
+        return len(self.channels)
+
+    @model_validator(mode="after")
+    def _sensor_per_slot(self) -> SerialRelease:
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channels: a relay channel appears twice")
+        _check_sensor(self.sensor, self.slots)
+        return self
+
+
+class GpioRelease(Section):
+    driver: Literal["gpio"]
+    chip: str = "/dev/gpiochip0"
+    relay_lines: list[GpioLine] = Field(min_length=1, max_length=64)
+    """The relay line of slot 1, 2, ..."""
+    relay_active_low: bool = False
+    """Most relay modules for the Pi switch on a low input: set this for those."""
+    sensor: DoorSensorConfig = NoDoorSensor()
+
+    @property
+    def slots(self) -> int:
+        return len(self.relay_lines)
+
+    @model_validator(mode="after")
+    def _sensor_per_slot(self) -> GpioRelease:
+        if len(set(self.relay_lines)) != len(self.relay_lines):
+            raise ValueError("relay_lines: a line appears twice")
+        _check_sensor(self.sensor, self.slots)
+        if (
+            isinstance(self.sensor, GpioDoorSensor)
+            and self.sensor.chip == self.chip
+            and set(self.sensor.lines) & set(self.relay_lines)
+        ):
+            raise ValueError("sensor.lines and relay_lines share a line")
+        return self
+
+
+class NoRelease(Section):
+    driver: Literal["none"] = "none"
+
+
+ReleaseConfig = Annotated[
+    SimRelease | SerialRelease | GpioRelease | NoRelease, Field(discriminator="driver")
+]

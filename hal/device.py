@@ -11,6 +11,7 @@ class DeviceKind(StrEnum):
     CAMERA = "camera"
     PRINTER = "printer"
     DISPLAY = "display"
+    RELEASE = "release"
 
 
 class DeviceError(Exception):

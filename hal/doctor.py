@@ -24,14 +24,19 @@ from hal.config import (
     CameraConfig,
     DisplayConfig,
     EvdevScanner,
+    GpioDoorSensor,
+    GpioRelease,
     NetworkPrinter,
     NoCamera,
     PiCamera,
     PrinterConfig,
+    ReleaseConfig,
     ScannerConfig,
     SerialDisplay,
     SerialPrinter,
+    SerialRelease,
     SerialScanner,
+    SimRelease,
     UsbPrinter,
     V4l2Camera,
 )
@@ -354,6 +359,45 @@ def diagnose_display(config: DisplayConfig, user: UserInfo | None, system: Syste
     return _sim(DeviceKind.DISPLAY)
 
 
+def _check_gpiod(finding: Finding) -> None:
+    if not _installed("gpiod"):
+        finding.ok = False
+        finding.problems.append("python package 'gpiod' (libgpiod v2 bindings) is not installed")
+        finding.fixes.append("pip install 'edged[gpio]'")
+
+
+def diagnose_release(
+    config: ReleaseConfig, user: UserInfo | None, system: System
+) -> Finding | None:
+    """The door or slot locks: the relay's node, and the door switches' GPIO chip."""
+    kind = DeviceKind.RELEASE
+    if isinstance(config, SerialRelease):
+        finding = Finding(kind, "serial", config.port, present=True, ok=True)
+        check_node(finding, config.port, user, system)
+        finding.notes.append(f"relay channels {list(config.channels)} for slots 1-{config.slots}")
+    elif isinstance(config, GpioRelease):
+        target = f"{config.chip} lines {list(config.relay_lines)}"
+        finding = Finding(kind, "gpio", target, present=True, ok=True)
+        _check_gpiod(finding)
+        check_node(finding, config.chip, user, system)
+    elif isinstance(config, SimRelease):
+        finding = _sim(kind)
+    else:
+        return None
+    sensor = config.sensor
+    if isinstance(sensor, GpioDoorSensor):
+        finding.notes.append(f"door switches: {sensor.chip} lines {list(sensor.lines)}")
+        if not isinstance(config, GpioRelease):
+            _check_gpiod(finding)
+        if not (isinstance(config, GpioRelease) and config.chip == sensor.chip):
+            check_node(finding, sensor.chip, user, system)
+    elif sensor.driver == "none":
+        finding.notes.append(
+            "no door sensor: a release cannot tell opened from not opened (ends 'unlocked')"
+        )
+    return finding
+
+
 def diagnose(
     scanner_cfg: ScannerConfig,
     camera_cfg: CameraConfig,
@@ -361,6 +405,7 @@ def diagnose(
     display_cfg: DisplayConfig,
     user: UserInfo | None = None,
     system: System | None = None,
+    release_cfg: ReleaseConfig | None = None,
 ) -> list[Finding]:
     system = system or System()
     user = user if user is not None else UserInfo.lookup()
@@ -369,6 +414,7 @@ def diagnose(
         diagnose_camera(camera_cfg, user, system),
         diagnose_printer(printer_cfg, user, system),
         diagnose_display(display_cfg, user, system),
+        None if release_cfg is None else diagnose_release(release_cfg, user, system),
     ]
     return [f for f in findings if f is not None]
 

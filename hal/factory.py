@@ -17,6 +17,7 @@ from hal.config import (
     NoCamera,
     PiCamera,
     PrinterConfig,
+    ReleaseConfig,
     ScannerConfig,
     SerialPrinter,
     SerialScanner,
@@ -30,6 +31,7 @@ from hal.config import (
 from hal.device import DeviceStatus
 from hal.display.protocol import Display
 from hal.printer.protocol import Printer
+from hal.release.protocol import ReleaseDevice
 from hal.retry import REOPEN_INITIAL_S, REOPEN_MAXIMUM_S, BackoffFactory
 from hal.scanner.protocol import CodeReader
 
@@ -40,10 +42,11 @@ class Devices:
     camera: CodeReader | None
     printer: Printer
     display: Display
+    release: ReleaseDevice | None = None
 
     def statuses(self) -> list[DeviceStatus]:
         """Every configured device's health, as status pages and `evt/health` report it."""
-        found = [self.scanner, self.camera, self.printer, self.display]
+        found = [self.scanner, self.camera, self.printer, self.display, self.release]
         return [device.status() for device in found if device is not None]
 
 
@@ -135,6 +138,13 @@ def build_display(config: DisplayConfig) -> Display:
     return SerialPoleDisplay(config)
 
 
+def build_release(config: ReleaseConfig) -> ReleaseDevice | None:
+    """The door or slot locks; None when the device releases nothing (a kiosk)."""
+    from hal.release.build import build_release_device
+
+    return build_release_device(config)
+
+
 def build_devices(
     scanner: ScannerConfig,
     camera: CameraConfig,
@@ -143,6 +153,7 @@ def build_devices(
     data_dir: Path,
     *,
     backoff: BackoffFactory,
+    release: ReleaseConfig | None = None,
 ) -> Devices:
     """`backoff` is edged's one backoff helper (`edged.runtime.backoff.Backoff`), injected."""
     return Devices(
@@ -150,4 +161,5 @@ def build_devices(
         camera=build_camera(camera),
         printer=build_printer(printer, data_dir),
         display=build_display(display),
+        release=None if release is None else build_release(release),
     )

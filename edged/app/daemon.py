@@ -35,7 +35,7 @@ from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.logs import RecentLogLines
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
-from edged.services import checkout, fleet_config, ops, payments, printing, sales, stock
+from edged.services import checkout, fleet_config, ops, payments, printing, release, sales, stock
 from edged.services.checkout.service import Phase
 from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
 from edged.services.stock.updates import catalog_levels
@@ -187,6 +187,7 @@ class Daemon:
             device_statuses=devices.statuses,
             on_close=self.on_close,
             add_status=self.add_status,
+            maintenance=maintenance,
         )
         await start_beside_daemon(cfg, link.settings.host, link.settings.port, self.on_close)
 
@@ -197,7 +198,9 @@ class Daemon:
         )  # fmt: skip
         print_queue = await printing.setup(ctx, printer=devices.printer)
         ledger = await sales.setup(ctx, printing=print_queue)
-        collector = await payments.setup(ctx, sales=ledger)
+        releases = await release.setup(ctx, device=devices.release, display=devices.display)
+        settles = ledger if releases is None else releases.wrap(ledger)
+        collector = await payments.setup(ctx, sales=settles)
         till = await checkout.setup(
             ctx, devices=devices, sales=ledger, payments=collector, printing=print_queue,
             sales_allowed=lambda: maintenance.sales_allowed,
@@ -228,7 +231,13 @@ class Daemon:
 
     def _build_devices(self, cfg: DaemonConfig) -> Devices:
         devices = build_devices(
-            cfg.scanner, cfg.camera, cfg.printer, cfg.display, cfg.paths.data_dir, backoff=Backoff
+            cfg.scanner,
+            cfg.camera,
+            cfg.printer,
+            cfg.display,
+            cfg.paths.data_dir,
+            backoff=Backoff,
+            release=cfg.release,
         )
         self.on_close(devices.printer.close)
         self.on_close(devices.display.close)

@@ -24,6 +24,8 @@ def handle(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return EXIT_CONFIG
-    findings = diagnose(config.scanner, config.camera, config.printer, config.display)
+    findings = diagnose(
+        config.scanner, config.camera, config.printer, config.display, release_cfg=config.release
+    )
     print(format_findings(findings))
     return 0 if all(f.ok for f in findings) else EXIT_PROBLEMS

@@ -23,6 +23,7 @@ from edged.contract.bodies import (
     NativeCreateRequest,
     PayResult,
     QueryRequest,
+    ReleaseReport,
     ReverseRequest,
     TradeState,
     TxnBody,
@@ -69,6 +70,8 @@ class Backend:
         self.settings = settings or Settings()
         self.trades: dict[str, Trade] = {}
         self.txns: dict[str, dict[str, Any]] = {}
+        self.releases: dict[int, list[str]] = {}
+        """Release id -> the states its `txn.release` reports went through, in order."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.rejected: Counter[str] = Counter()
@@ -132,6 +135,10 @@ class Backend:
             return self._cancel(parse_body(ReverseRequest, envelope.body).trade_no)
         if kind == "pay.close":
             return self._cancel(parse_body(CloseRequest, envelope.body).trade_no)
+        if kind == "txn.release":
+            report = parse_body(ReleaseReport, envelope.body)
+            self.releases.setdefault(report.release_id, []).append(report.state.value)
+            return []
         if kind.startswith("txn."):
             body = parse_body(TxnBody, envelope.body)
             self.txns[body.sale_id] = dump_body(body)
@@ -278,6 +285,7 @@ class Backend:
                 for t in self.trades.values()
             },
             "txns": len(self.txns),
+            "releases": {str(key): states for key, states in self.releases.items()},
             "duplicates": self.duplicates,
             "received": dict(self.received),
         }

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from hal.config import (
     CameraConfig,
     DisplayConfig,
+    NoRelease,
     PrinterConfig,
+    ReleaseConfig,
     ScannerConfig,
     SimCamera,
     SimDisplay,
@@ -164,6 +166,21 @@ class Checkout(Section):
     order_url: str = "https://mp.example.com/o/"
 
 
+class Vending(Section):
+    """How a vending counter hands goods over (the `[release]` device does the unlocking)."""
+
+    door_slot: int = Field(1, ge=1, le=64)
+    """The slot a paid vending sale releases (a counter with one door: 1)."""
+    open_within_s: float = Field(15, ge=1, le=300)
+    """The lock stays released this long; a door not opened by then relocks and the sale is
+    marked for refund."""
+    left_open_s: float = Field(60, ge=5, le=3600)
+    """A door open longer than this raises the left-open alarm."""
+    restart_window_s: float = Field(60, ge=0, le=600)
+    """After a crash between payment and unlock, unlock at restart only this soon after the
+    payment (the shopper may still be there); later, the sale is marked for refund."""
+
+
 class Cloud(Section):
     mode: Literal["simulated", "remote"] = "simulated"
     """`simulated` runs the simulated mini-program backend beside the daemon (development)."""
@@ -184,7 +201,10 @@ class DaemonConfig(Section):
     camera: CameraConfig = SimCamera()
     printer: PrinterConfig = SimPrinter()
     display: DisplayConfig = SimDisplay()
+    release: ReleaseConfig = NoRelease()
+    """The door or slot locks of a vending counter; `none` on a kiosk."""
     payments: Payments = Payments()
     checkout: Checkout = Checkout()
+    vending: Vending = Vending()
     cloud: Cloud = Cloud()
     health: Health = Health()

@@ -170,6 +170,36 @@ class TxnBody(Body):
     clock_synced: bool
 
 
+class ReleaseState(StrEnum):
+    PENDING = "pending"
+    """Committed with the payment (or the redeemed order), before the relay is energised."""
+    UNLOCKED = "unlocked"
+    """The lock is energised. Final when the device has no door sensor."""
+    OPENED = "opened"
+    CLOSED = "closed"
+    NOT_OPENED = "not_opened"
+    """Nobody opened the door in time (or a restart came too late): relocked, refund marked."""
+    LEFT_OPEN = "left_open"
+    """Open longer than allowed: an alarm until it closes."""
+    FAILED = "failed"
+    """The relay could not be switched, or the daemon stopped while the door was unlocked."""
+
+
+class ReleaseReport(Body):
+    """`txn.release` (on evt/txn for a sale): a release's new state, committed before it is
+    sent, once per change. `refund_marked` says the sale is marked for a full refund."""
+
+    release_id: int = Field(ge=1, strict=True)
+    sale_id: SaleId | None = None
+    order_id: str | None = Field(None, min_length=1, max_length=64)
+    slot: int = Field(ge=1, le=64, strict=True)
+    state: ReleaseState
+    reason: str = Field("", max_length=200)
+    refund_marked: bool = False
+    at: Timestamp
+    clock_synced: bool
+
+
 # -- downlink: cmd/stock; uplink: evt/stock ----------------------------------------------
 
 Barcode = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[!-~]+$")]
@@ -442,6 +472,7 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "pay.close": (Uplink.PAY, CloseRequest, CloseRequest.__doc__ or ""),
     "pay.result": (Downlink.PAY, PayResult, PayResult.__doc__ or ""),
     "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
+    "txn.release": (Uplink.TXN, ReleaseReport, ReleaseReport.__doc__ or ""),
     "order.status": (Uplink.ORDER, OrderBody, OrderBody.__doc__ or ""),
     "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
     "stock.applied": (Uplink.STOCK, StockApplied, StockApplied.__doc__ or ""),

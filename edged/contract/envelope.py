@@ -29,6 +29,40 @@ def parse_rfc3339(text: str) -> datetime:
     return moment
 
 
+SIG_DESCRIPTION = (
+    "Ed25519 signature (RFC 8032), standard base64 with padding (RFC 4648 section 4; no "
+    "whitespace, no URL-safe alphabet), over the envelope's canonical bytes: the envelope "
+    "without `sig`, top-level fields that are absent or null left out (`exp` when there is "
+    "none), serialized as UTF-8 JSON with the keys of every object sorted, no whitespace "
+    "(separators `,` and `:`), non-ASCII characters as themselves rather than \\u escapes, "
+    "and nulls inside `body` kept. The kiosk re-serializes what it received, so the key "
+    "order and spacing on the wire do not matter. Test vectors, Ed25519 seed (hex) "
+    "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60, public key (base64) "
+    "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo= (RFC 8032 section 7.1, test 1). "
+    "(1) With exp: canonical bytes "
+    '{"body":{"amount_fen":1250,"paid_at":null,"reason":"","state":"SUCCESS",'
+    '"trade_no":"T20250101120000001","transaction_id":"4200001234"},"clock_synced":true,'
+    '"device":"k1","exp":"2025-01-01T12:05:00.000Z","id":"golden-pay-0001","seq":42,'
+    '"ts":"2025-01-01T12:00:00.000Z","type":"pay.result","v":1} '
+    "give sig "
+    "jY/U8e6Qd9ft+wWaPiDNwpmYMeo/f741H6K+XMuM+rkFpaIeIfciIv/GYdiCb9Tix18nV29LZKHNT0amaYWLCQ== . "
+    "(2) Without exp: "
+    '{"body":{"n":1},"clock_synced":false,"device":"k1","id":"golden-op-0001","seq":0,'
+    '"ts":"2025-01-01T12:00:00.000Z","type":"op.reprint","v":1} '
+    "give sig "
+    "BJge1vWoHNGiA/WDaUNg0PFeaW39d3r3zcCONKLgWuBD0EsosgOpwQ468maKGO3hMPkYiXklPFF5VId/9r7uDw== . "
+    "(3) A Chinese body (UTF-8): "
+    '{"body":{"items":[{"barcode":"6901028075831","name":"农夫山泉 天然水 550ml",'
+    '"price_fen":200}],"version":7},"clock_synced":true,"device":"k1",'
+    '"exp":"2025-01-01T13:00:00.000Z","id":"golden-stock-0001","seq":3,'
+    '"ts":"2025-01-01T12:00:00.000Z","type":"stock.update","v":1} '
+    "give sig "
+    "gs//3mpRkRT6lWSQ4VB/3a11DzYniODi7yBJScTV8/uuTIrypm+DgYLCt6ZrtG4WrWSVIPB3vgEEyGBN2F9uCw== ."
+)
+"""What the AsyncAPI document says about `sig`; tests/contract/test_golden_vectors.py checks
+that these vectors are exactly what the code signs."""
+
+
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,7 +75,7 @@ class Envelope(BaseModel):
     clock_synced: bool
     body: dict[str, Any]
     exp: str | None = None
-    sig: str | None = None
+    sig: str | None = Field(default=None, description=SIG_DESCRIPTION)
 
     @field_validator("ts", "exp")
     @classmethod

@@ -25,6 +25,7 @@ from edged.runtime.clock import Clock
 from edged.runtime.supervisor import Role, Supervisor
 from edged.store.database import Store
 from edged.store.inbox import Inbox
+from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
 from hal.device import DeviceStatus
 
@@ -46,6 +47,7 @@ async def start_link(
     device_statuses: DeviceStatuses,
     on_close: Callable[[Closer], None],
     add_status: Callable[[str, StatusProvider], None],
+    maintenance: StoreMaintenance | None = None,
 ) -> tuple[DownlinkRouter, Link]:
     """Start the broker when embedded, then the link as a core task; returns its router."""
     embedded: tuple[str, int] | None = None
@@ -78,14 +80,23 @@ async def start_link(
     add_status("link", link.status)
 
     async def health_body() -> dict[str, Any]:
-        return {
+        body = {
             "link": await link.status(),
             "tasks": [asdict(t) for t in supervisor.health()],
             "devices": [asdict(status) for status in device_statuses()],
             "db_bytes": store.size_bytes(),
         }
+        if maintenance is not None:
+            body["sales_allowed"] = maintenance.sales_allowed
+            body["store_alarm"] = maintenance.alarm
+            body["disk_free_bytes"] = maintenance.disk_free_bytes()
+        return body
 
-    health = HealthReporter(store, outbox, cfg.health.interval_s, health_body)
+    health = HealthReporter(
+        store, outbox, cfg.health.interval_s, health_body, direct=link.publish_direct
+    )
+    if maintenance is not None:
+        maintenance.on_change(lambda _alarm: health.wake())  # says why at once
     supervisor.start("health", health.run, Role.DEVICE)
     return router, link
 

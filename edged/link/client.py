@@ -215,6 +215,8 @@ class MqttConnection:
         self.advice = ServerAdvice.NONE
         """Set when the broker ended the connection with a reason that asks for something."""
         self.server_reference: str | None = None
+        self.downgraded: list[str] = []
+        """Subscriptions the broker granted at a lower QoS than asked."""
         self.receive_maximum: int | None = None
         """MQTT 5: the broker's limit on our unacknowledged QoS 1 publishes (CONNACK)."""
         self._client = self._build_client(will)
@@ -512,6 +514,16 @@ class MqttConnection:
         failed = [f"{t}: {r}" for t, r in zip(topics, reasons, strict=False) if r.is_failure]
         if failed:
             raise ConnectFailed(f"subscription refused: {'; '.join(failed)}")
+        # A broker may grant less than asked (RabbitMQ grants QoS 1 for 2; a capped broker
+        # may grant 0, which would drop commands while we are away): say so, loudly.
+        self.downgraded = [
+            t for t, r in zip(topics, reasons, strict=False) if not r.is_failure and r.value < qos
+        ]
+        if self.downgraded:
+            log.error(
+                "broker granted a lower QoS than asked",
+                extra={"topics": self.downgraded, "asked": qos},
+            )
 
     async def close(self, timeout_s: float = 1.0) -> None:
         """Send DISCONNECT (the broker then does not publish the will) and drop the socket."""

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edged.link.client import ConnectionLost, MqttConnection
+from edged.runtime.backoff import Backoff
+from edged.store.database import StoreUnwritable
 from edged.store.outbox import Outbox, OutboxRow
 
 log = logging.getLogger("edged.link.pump")
@@ -87,11 +89,24 @@ class OutboxPump:
     # -- the two loops -----------------------------------------------------------------
 
     async def run_marker(self) -> None:
-        """Commit delivered marks for as long as the link lives (across reconnects)."""
+        """Commit delivered marks for as long as the link lives (across reconnects); a
+        disk too full to take them keeps them (and their window slots) and tries again."""
+        backoff = Backoff(0.2, 5.0)
         while True:
             await self._acked_event.wait()
             self._acked_event.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except StoreUnwritable as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "delivered marks wait for the store",
+                    extra={"reason": exc.reason, "retry_in_s": round(delay, 2)},
+                )
+                self._acked_event.set()
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
 
     async def flush(self) -> None:
         if not self._acked:
@@ -100,6 +115,9 @@ class OutboxPump:
         self._marking.update(batch)
         try:
             await self._outbox.mark_delivered(batch)
+        except StoreUnwritable:
+            self._acked = batch + self._acked  # still delivered, still to be marked
+            raise
         finally:
             self._marking.difference_update(batch)
             self._slot_freed.set()

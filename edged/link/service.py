@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from edged.contract.topics import DeviceTopics
+from edged.contract.envelope import make_envelope
+from edged.contract.topics import DeviceTopics, Uplink
 from edged.link.birth import BirthSource, StateMessages, state_messages
 from edged.link.client import (
     ClientSettings,
@@ -93,6 +94,8 @@ class Link:
         """Set while the current connection holds its downlink subscriptions."""
         self.connects = 0
         self.last_error = ""
+        self.downgraded: list[str] = []
+        """Downlink topics the broker granted below QoS 1 on the last connection."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -251,6 +254,7 @@ class Link:
         """Subscribe once the daemon has registered its handlers (router ready)."""
         await self._router.accepting.wait()
         await conn.subscribe(self._topics.subscriptions(), qos=1)
+        self.downgraded = conn.downgraded
         self.subscribed.set()
 
     # -- downlink -------------------------------------------------------------------------
@@ -300,6 +304,27 @@ class Link:
 
     # -- telemetry ------------------------------------------------------------------------
 
+    def publish_direct(self, kind: Uplink, type: str, body: dict[str, Any]) -> bool:
+        """Publish telemetry at QoS 0 without the outbox: only for a report the store could
+        not take (disk full). Its `seq` is 0, outside the store's sequence. True if sent."""
+        conn = self._conn
+        if kind is not Uplink.HEALTH or conn is None or not self.connected.is_set():
+            return False
+        clock = self._store.clock
+        envelope = make_envelope(
+            type=type,
+            device=self._topics.device,
+            seq=0,
+            body=body,
+            now=clock.now(),
+            clock_synced=clock.synced(),
+        )
+        try:
+            conn.publish(self._topics.uplink(kind), envelope.to_bytes(), 0, False)
+        except ConnectionLost:
+            return False
+        return True
+
     async def status(self) -> dict[str, Any]:
         stats = await self._outbox.stats()
         pump = self.pump.stats
@@ -312,6 +337,7 @@ class Link:
             "protocol": "mqtt5" if self.settings.mqtt5 else "mqtt311",
             "tls": self.settings.tls is not None,
             "connects": self.connects,
+            "downgraded_subscriptions": list(self.downgraded),
             "last_error": self.last_error,
             "queue_depth": stats.depth,
             "oldest_undelivered_age_s": round(stats.oldest_age_s(self._store.clock.now()), 1),

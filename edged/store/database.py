@@ -31,6 +31,34 @@ class StoreError(RuntimeError):
     """The store cannot be used; the message tells an operator what to do."""
 
 
+SQLITE_FULL = 13
+SQLITE_IOERR = 10
+
+
+class StoreUnwritable(sqlite3.OperationalError):
+    """A write transaction failed because the disk is full or failing, not because of what
+    it wrote: an expected outcome at every write site. Nothing was written; the same work
+    may succeed once space returns. `reason` is short and safe to show and log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """`disk full` or `disk I/O error` when `exc` is SQLite failing to write, else None."""
+    if isinstance(exc, StoreUnwritable):
+        return exc.reason
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if primary == SQLITE_FULL or "disk is full" in str(exc):
+        return "disk full"
+    if primary == SQLITE_IOERR or "disk I/O error" in str(exc):
+        return "disk I/O error"
+    return None
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -224,6 +252,21 @@ class Store:
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
+        self.unwritable = ""
+        """Why the last write transaction failed for lack of disk ("" once one commits)."""
+        self._write_listeners: list[Callable[[str], None]] = []
+
+    def on_write_trouble(self, listener: Callable[[str], None]) -> None:
+        """`listener(reason)` runs on the loop when a write fails for lack of disk, and
+        `listener("")` when a write commits again afterwards."""
+        self._write_listeners.append(listener)
+
+    def _note_writable(self, reason: str) -> None:
+        if reason == self.unwritable:
+            return
+        self.unwritable = reason
+        for listener in self._write_listeners:
+            listener(reason)
 
     @classmethod
     async def open(
@@ -262,11 +305,19 @@ class Store:
             try:
                 yield tx
                 await tx._commit()
-            except BaseException:
+            except BaseException as exc:
                 # A cancelled hop still runs in the writer thread (maybe BEGIN with it), so
                 # the rollback is queued behind it, shielded, whatever `begun` says yet.
                 await asyncio.shield(_in_writer_thread(self._writer, self._rollback_if_open))
-                raise
+                reason = unwritable_reason(exc)
+                if reason is None:
+                    raise
+                self._note_writable(reason)
+                if isinstance(exc, StoreUnwritable):
+                    raise
+                raise StoreUnwritable(reason) from exc
+            if tx.begun:
+                self._note_writable("")
 
     def _rollback_if_open(self) -> None:
         raw = _raw(self._writer)

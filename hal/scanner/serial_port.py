@@ -64,6 +64,11 @@ class LineSplitter:
     def reset(self) -> None:
         self._buffer.clear()
 
+    @property
+    def pending(self) -> int:
+        """Bytes received since the last terminator: a code still arriving."""
+        return len(self._buffer)
+
     def _decode(self, raw: bytes) -> str:
         try:
             text = raw.decode(self.encoding)

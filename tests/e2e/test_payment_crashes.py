@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.kiosk import Kiosk, code
+from tests.support.polling import wait_until
 
 
 def assert_consistent(kiosk: Kiosk) -> str:
@@ -31,14 +32,37 @@ def assert_consistent(kiosk: Kiosk) -> str:
     return str(row["state"])
 
 
+def cloud_trade_state(kiosk: Kiosk) -> str | None:
+    """The one trade's state at the backend (None before the backend heard of it)."""
+    trades = kiosk.cloud()["trades"]
+    return next(iter(trades.values()))["state"] if trades else None
+
+
+def shopper_confirmed(kiosk: Kiosk) -> bool:
+    """The simulated shopper's confirmation time on the phone has passed."""
+    with kiosk.sim.lock:
+        [trade] = kiosk.sim.backend.trades.values()
+        return trade.pay_at is not None and time.monotonic() >= trade.pay_at
+
+
+def left_the_kiosk(kiosk: Kiosk, type_name: str) -> bool:
+    """The broker acknowledged a message of this type: it reaches the backend, kiosk or not."""
+    rows = kiosk.rows(
+        "SELECT 1 FROM outbox WHERE delivered_at IS NOT NULL "
+        f"AND json_extract(CAST(payload AS TEXT), '$.type') = '{type_name}'"
+    )
+    return bool(rows)
+
+
 def test_killed_while_requested(kiosk: Kiosk) -> None:
     kiosk.sim.hold()
     kiosk.fill_basket()
     kiosk.scan(code("89"))
     kiosk.wait_payment_state("requested")
+    wait_until(lambda: left_the_kiosk(kiosk, "pay.micropay"), what="micropay at the broker")
     kiosk.daemon.kill()
     kiosk.sim.release()  # the backend charges while the kiosk is down
-    time.sleep(0.3)
+    wait_until(lambda: cloud_trade_state(kiosk) == "SUCCESS", what="charged while down")
     kiosk.restart()
     assert assert_consistent(kiosk) == "paid"
 
@@ -48,7 +72,8 @@ def test_killed_while_user_paying(kiosk: Kiosk) -> None:
     kiosk.scan(code("02"))
     kiosk.wait_payment_state("user_paying")
     kiosk.daemon.kill()
-    time.sleep(1.6)  # the shopper confirms on the phone while the kiosk is down
+    wait_until(lambda: shopper_confirmed(kiosk), what="the shopper confirmed while down")
+    assert cloud_trade_state(kiosk) == "USERPAYING"  # the backend learns it on the next query
     kiosk.restart()
     assert assert_consistent(kiosk) == "paid"
 
@@ -73,8 +98,15 @@ def test_killed_while_reversing_when_the_shopper_paid_first(kiosk: Kiosk) -> Non
     kiosk.sim.hold()
     kiosk.wait_payment_state("reversing", timeout=10)
     kiosk.daemon.kill()
+    [before] = kiosk.rows("SELECT trade_no, reverse_attempts FROM payments")
     kiosk.daemon.start()  # the backend is still out: the kiosk keeps asking for the reverse
-    time.sleep(1.0)
+    wait_until(
+        lambda: (
+            kiosk.rows("SELECT reverse_attempts FROM payments")[0]["reverse_attempts"]
+            > before["reverse_attempts"]
+        ),
+        what="another reverse after the restart",
+    )
     status = kiosk.status()
     assert status["payments"]["busy"] and not status["checkout"]["recovered"]
     assert kiosk.scan("6901028075831")["state"] == "paying"  # no new sale meanwhile
@@ -95,7 +127,9 @@ def test_killed_right_after_the_code_was_shown_twice_over(kiosk: Kiosk) -> None:
 def test_killed_while_the_native_qr_is_shown(kiosk: Kiosk) -> None:
     kiosk.fill_basket()
     kiosk.daemon.control("checkout.pay_qr")
+    wait_until(lambda: cloud_trade_state(kiosk) is not None, what="the order at the backend")
     kiosk.daemon.kill()
-    time.sleep(1.2)  # the shopper pays in the mini-program meanwhile
+    # The shopper pays in the mini-program meanwhile.
+    wait_until(lambda: cloud_trade_state(kiosk) == "SUCCESS", what="paid while down")
     kiosk.restart()
     assert assert_consistent(kiosk) == "paid"

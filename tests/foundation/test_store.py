@@ -235,13 +235,15 @@ async def test_a_transaction_cancelled_before_its_first_hop_ran_leaves_nothing_o
     """As at shutdown: a task is cancelled while its statement still waits in the writer
     thread's queue; that statement runs later, and must be rolled back, not left open."""
     import asyncio
-    import time
+    import threading
 
     from edged.store.database import _in_writer_thread
+    from tests.support.polling import until
 
     store = await open_store(tmp_path / "edged.db")
     try:
-        busy = asyncio.create_task(_in_writer_thread(store._writer, lambda: time.sleep(0.3)))
+        gate = threading.Event()
+        busy = asyncio.create_task(_in_writer_thread(store._writer, lambda: gate.wait(10)))
 
         async def sell() -> None:
             async with store.transaction() as tx:
@@ -252,9 +254,13 @@ async def test_a_transaction_cancelled_before_its_first_hop_ran_leaves_nothing_o
                 )
 
         sale = asyncio.create_task(sell())
-        await asyncio.sleep(0.05)
+        # The sale's statement waits in the writer thread's queue (aiosqlite's), behind `busy`.
+        await until(lambda: store._writer._tx.qsize() >= 1, what="the sale's hop queued")
+        assert not busy.done()
         sale.cancel()
+        gate.set()
         await asyncio.gather(sale, busy, return_exceptions=True)
+        assert sale.cancelled()
 
         async with store.transaction() as tx:
             await tx.execute(

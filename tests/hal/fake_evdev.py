@@ -55,6 +55,7 @@ class FakeEvdev:
         self.nodes: dict[str, Node] = {}
         self.opened: list[InputDevice] = []
         self.scans_while_absent = 0
+        """Attempts to open a node that is not plugged in: the driver looking for it."""
 
     # documented module API
     def list_devices(self) -> list[str]:
@@ -62,6 +63,7 @@ class FakeEvdev:
 
     def InputDevice(self, path: str) -> InputDevice:
         if path not in self.nodes:
+            self.scans_while_absent += 1
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         dev = InputDevice(self, self.nodes[path])
         self.opened.append(dev)

@@ -18,6 +18,7 @@ from hal.printer.escpos_device import EscposPrinter
 from hal.printer.protocol import PaperState, PrinterNotReady
 from hal.printer.status import parse_status
 from tests.emulators.escpos_printer import PrinterEmulator
+from tests.support.polling import until
 
 
 @pytest.fixture
@@ -167,8 +168,8 @@ async def test_paper_out_mid_receipt_keeps_job_and_prints_it_once_when_paper_ret
     emulator.run_out_after(120)  # the roll ends part way through the receipt
     jobs = [RECEIPT]
     worker = asyncio.create_task(print_queue_worker(printer, jobs))
-    await asyncio.sleep(0.9)
-    assert jobs == [RECEIPT]  # still queued
+    await until(lambda: printer.status().detail == "printer out of paper")
+    assert not worker.done() and jobs == [RECEIPT]  # still queued, waiting for paper
     assert printer.status().detail == "printer out of paper"  # what health/display show
     emulator.load_paper()
     log = await asyncio.wait_for(worker, 3)

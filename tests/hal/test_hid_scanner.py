@@ -182,7 +182,8 @@ async def test_unplug_releases_device_and_replug_is_picked_up_without_spinning()
         lib.unplug("/dev/input/event4")
         await until(lambda: not driver.status().present)
         assert first.closed and "unplugged" in driver.status().detail
-        await asyncio.sleep(0.3)
+        looked = lib.scans_while_absent
+        await until(lambda: lib.scans_while_absent >= looked + 3, what="three rescans")
         assert driver.opened == 1 and len(lib.opened) == 1  # rescans sleep, nothing opened
         lib.plug("/dev/input/event4")
         await until(lambda: driver.status().present)

@@ -6,7 +6,7 @@ import asyncio
 import errno
 import os
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -92,7 +92,9 @@ async def test_serial_scanner_reads_codes_split_across_writes(pty_link: Pty) -> 
     try:
         await until(lambda: driver.status().present)
         pty_link.write(b"#69012345")
-        await asyncio.sleep(0.05)
+        # The driver has read the first half before the rest is written: a real split.
+        await until(lambda: driver.splitter.pending == len(b"#69012345"), what="half a code")
+        assert scans.empty()
         pty_link.write(b"67892\r\n134567890123456789\r")
         assert await next_code(scans) == "6901234567892"
         assert await next_code(scans) == "134567890123456789"
@@ -120,14 +122,25 @@ async def test_serial_scanner_drops_garbage_and_survives_it(pty_link: Pty) -> No
 async def test_serial_scanner_reconnects_after_unplug(pty_link: Pty) -> None:
     config = SerialScanner(driver="serial", port=str(pty_link.link))
     driver = SerialScannerDriver(config, backoff=Backoff(0.02, 0.05, jitter=False))
+    attempts: list[bool] = []
+    really_open = driver._open
+
+    def counted_open() -> serial.Serial | None:
+        port = really_open()
+        attempts.append(port is not None)
+        return port
+
+    driver._open = counted_open  # type: ignore[method-assign]  # observed, not replaced
     task, scans = await run_scanner(driver)
     try:
         await until(lambda: driver.status().present)
+        attempts.clear()
         pty_link.unplug()
         await until(lambda: not driver.status().present)
         assert "disconnected" in driver.status().detail or "not available" in driver.status().detail
-        await asyncio.sleep(0.2)  # absent for a while: retries sleep between attempts
-        assert not task.done()
+        # Absent for a while: the driver keeps looking, sleeping between attempts.
+        await until(lambda: len(attempts) >= 3, what="three attempts to reopen")
+        assert not task.done() and driver.opened == 1
         pty_link.plug()
         await until(lambda: driver.status().present)
         pty_link.write(b"555\r")
@@ -162,6 +175,19 @@ async def test_serial_scanner_permission_problem_says_how_to_fix(
 
 
 # -- pole display ----------------------------------------------------------------------------
+
+
+async def shown(pty: Pty, complete: Callable[[bytes], bool]) -> bytes:
+    """Read what the display was sent until `complete` says the frame is all there."""
+    data = b""
+
+    def arrived() -> bool:
+        nonlocal data
+        data += pty.read_all()
+        return complete(data)
+
+    await until(arrived, what="the display frame")
+    return data
 
 
 def screen(data: bytes, columns: int = 20, rows: int = 2, encoding: str = "ascii") -> list[str]:
@@ -201,8 +227,7 @@ async def test_pole_display_shows_headline_and_right_aligned_amount(pty_link: Pt
     display = SerialPoleDisplay(SerialDisplay(driver="serial", port=str(pty_link.link)))
     try:
         await display.show(DisplayView(headline="Total", amount="12.50"))
-        await asyncio.sleep(0.05)
-        data = pty_link.read_all()
+        data = await shown(pty_link, lambda d: len(screen(d)[1].strip()) > 0)
         assert data.startswith(b"\x1b\x40")
         assert screen(data) == ["Total" + " " * 15, " " * 15 + "12.50"]
         assert display.status().present
@@ -216,7 +241,7 @@ async def test_pole_display_scrolls_a_long_headline(pty_link: Pty) -> None:
     text = "Welcome - scan your first item please"
     try:
         await display.show(DisplayView(headline=text, lines=["Cola 3.00"]))
-        await asyncio.sleep(0.2)
+        await until(lambda: display.frames_sent >= 3, what="three frames of the marquee")
         data = pty_link.read_all()
         first = screen(data[: data.index(b"\x1f\x24\x01\x01", 10)])
         assert first == [text[:20], "Cola 3.00" + " " * 11]
@@ -244,7 +269,7 @@ async def test_pole_display_gone_raises_and_comes_back(pty_link: Pty) -> None:
         assert not display.status().present
         pty_link.plug()
         await display.show(DisplayView(headline="Back", amount="1.00"))
-        await asyncio.sleep(0.05)
-        assert screen(pty_link.read_all())[0].startswith("Back")
+        data = await shown(pty_link, lambda d: "1.00" in screen(d)[1])
+        assert screen(data)[0].startswith("Back")
     finally:
         await display.close()

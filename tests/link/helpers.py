@@ -72,16 +72,26 @@ class Observer:
     persistent: bool = False
     tls: Callable[[mqtt.Client], None] | None = None
     username: str | None = None
+    mqtt5: bool = True
+    """False for a broker that speaks 3.1.1 only (RabbitMQ 3.10's MQTT plugin)."""
     messages: list[Seen] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _subscribed: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Observer:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
+        if self.mqtt5:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.client_id,
+                protocol=MQTTProtocolVersion.MQTTv5,
+            )
+        else:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.client_id,
+                protocol=MQTTProtocolVersion.MQTTv311,
+                clean_session=not self.persistent,
+            )
         if self.tls is not None:
             self.tls(client)
         client.on_connect = self._on_connect
@@ -89,13 +99,18 @@ class Observer:
         client.on_subscribe = lambda *_a: self._subscribed.set()
         self._client = client
         props = None
-        if self.persistent:
+        if self.persistent and self.mqtt5:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 3600
-        client.connect(self.host, self.port, 30, clean_start=not self.persistent, properties=props)
+        if self.mqtt5:
+            client.connect(
+                self.host, self.port, 30, clean_start=not self.persistent, properties=props
+            )
+        else:
+            client.connect(self.host, self.port, 30)
         client.loop_start()
         if not self._subscribed.wait(10):
             raise TimeoutError("observer did not subscribe")

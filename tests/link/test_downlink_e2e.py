@@ -15,6 +15,7 @@ from edged.link.downlink import DownlinkDelivery
 from edged.store import Transaction
 from tests.link.helpers import Observer, link_parts, plain_settings, signed_downlink
 from tests.support.mosquitto import Mosquitto
+from tests.support.polling import until
 
 ROOT = "edge/v1/s1/k1"
 
@@ -61,14 +62,20 @@ async def test_redelivered_downlink_has_one_effect_and_replies_follow_mqtt5_prop
             backend.publish(f"{ROOT}/cmd/op", third, properties=outside)
 
             await backend.await_for(lambda seen: len(seen) >= 3)
-            await asyncio.sleep(0.3)  # a wrong second reply would arrive by now
-            assert len(effects) == 3
+            await until(lambda: parts.router.stats.rejected["replayed"] == 1, what="the replay")
+            # Replies leave in outbox order: once a later request's reply is in, a wrong
+            # reply to the replay would be in too.
+            last = signed_downlink(key)
+            backend.publish(f"{ROOT}/cmd/op", last)
+            last_topic = f"{ROOT}/rsp/{Envelope.model_validate_json(last).id}"
+            await backend.await_for(lambda seen: any(m.topic == last_topic for m in seen))
+            assert len(effects) == 4
             assert parts.router.stats.rejected["replayed"] == 1
     finally:
         backend.stop()
 
     replies = {m.topic: m for m in backend.snapshot()}
-    assert len(backend.snapshot()) == 3, "one reply per applied request, none for the replay"
+    assert len(backend.snapshot()) == 4, "one reply per applied request, none for the replay"
     custom = replies[f"{ROOT}/rsp/custom-1"]
     assert custom.correlation == b"corr-42"
     request_id = Envelope.model_validate_json(request).id

@@ -271,3 +271,16 @@ def test_config_endpoints_need_an_external_broker_and_a_port() -> None:
         Broker(mode="external", endpoints=[{"host": "mqtt-1"}])  # type: ignore[list-item]
     single = Broker(mode="external", host="mqtt.example", port=8883)
     assert [(e.host, e.port) for e in single.endpoint_list()] == [("mqtt.example", 8883)]
+
+
+async def test_a_subscription_granted_below_qos_1_is_reported(tmp_path: Path) -> None:
+    capped = RefusingBroker(0x00, grant_qos=0).start()
+    try:
+        async with link_parts(tmp_path, plain_settings(capped.port)) as parts:
+            parts.router.ready()
+            parts.start()
+            await asyncio.wait_for(parts.link.subscribed.wait(), 10)
+            status = await parts.link.status()
+    finally:
+        capped.stop()
+    assert status["downgraded_subscriptions"] == parts.topics.subscriptions()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ KNOWN_REASONS = {
     "expired",
     "replayed",
 }
+REFUSAL = re.compile(
+    r"oversized: \d+ bytes > 1024"
+    r"|malformed JSON: (JSONDecodeError|UnicodeDecodeError|nested \d+ deep > 32"
+    r"|number of \d+ characters > 32|number out of range: \S+|duplicate key '.*'"
+    r"|non-finite number -?\w+|invalid UTF-16: a lone surrogate escape)"
+    r"|malformed: envelope is not a JSON object|malformed: [a-z_]+(\.\w+)*: \S.*"
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
@@ -115,7 +123,10 @@ def test_envelope_codec_raises_only_envelope_error(payload: bytes) -> None:
     try:
         envelope = decode_envelope(payload, max_bytes=1024)
     except EnvelopeError as exc:
-        assert str(exc)  # a reason to log, never empty
+        # A reason to log from the codec's fixed list, never empty and never None.
+        [reason] = exc.args
+        assert isinstance(reason, str)
+        assert REFUSAL.fullmatch(reason), reason
         return
     # Whatever decodes re-encodes to an envelope that decodes to the same thing.
     assert decode_envelope(envelope.to_bytes(), max_bytes=10**6) == envelope

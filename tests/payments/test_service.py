@@ -13,6 +13,7 @@ from edged.services.payments.sealing import open_code
 from edged.services.payments.service import PaymentRejected
 from edged.services.payments.states import MSG_CONFIRM_ON_PHONE, MSG_QR_EXPIRED, MSG_REVERSING
 from tests.payments.harness import Harness, make_harness
+from tests.support.polling import until
 
 CODE = "134567890123456789"
 
@@ -221,9 +222,13 @@ async def test_recover_queries_open_payments_and_waits_for_their_end(tmp_path: P
 
         engine = asyncio.create_task(again.service.run())
         recovering = asyncio.create_task(again.service.recover())
-        await asyncio.sleep(0.1)
-        assert not recovering.done()
+
+        async def queried() -> bool:
+            return bool(await again.sent("pay.query"))
+
+        await until(queried, what="the recovery query")
         assert [q["body"]["trade_no"] for q in await again.sent("pay.query")] == [trade]
+        assert not recovering.done()  # still waiting for the answer
         await again.deliver(
             again.result({"trade_no": trade, "amount_fen": 1250, "state": "SUCCESS"})
         )

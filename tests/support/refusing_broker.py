@@ -27,6 +27,34 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _read_varint(data: bytes | bytearray, at: int) -> tuple[int, int]:
+    """(value, bytes used) of the variable byte integer at `at`."""
+    value, shift, used = 0, 0, 0
+    while True:
+        byte = data[at + used]
+        used += 1
+        value += (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, used
+
+
+def _take_packet(buffer: bytearray) -> tuple[int, bytes] | None:
+    """Remove one whole packet from the front of `buffer`: (packet type, body)."""
+    if len(buffer) < 2:
+        return None
+    try:
+        length, used = _read_varint(buffer, 1)
+    except IndexError:
+        return None
+    end = 1 + used + length
+    if len(buffer) < end:
+        return None
+    kind, body = buffer[0] >> 4, bytes(buffer[1 + used : end])
+    del buffer[:end]
+    return kind, body
+
+
 def _properties(reference: str | None) -> bytes:
     body = b""
     if reference is not None:
@@ -50,6 +78,7 @@ class RefusingBroker:
     reason: int
     reference: str | None = None
     then_disconnect: bool = False
+    grant_qos: int | None = None
     port: int = field(default_factory=free_port)
     connects: int = 0
     _server: socket.socket | None = None
@@ -89,6 +118,12 @@ class RefusingBroker:
                         continue
                     with self._lock:
                         self.connects += 1
+                    if self.grant_qos is not None:
+                        conn.sendall(connack(0x00))
+                        rest = bytearray(first)
+                        _take_packet(rest)  # the CONNECT itself
+                        self._grant(conn, bytes(rest))
+                        continue
                     if self.then_disconnect:
                         conn.sendall(connack(0x00) + disconnect(self.reason, self.reference))
                     else:
@@ -96,6 +131,31 @@ class RefusingBroker:
                     conn.recv(4096)  # let the client close first
                 except OSError:
                     continue
+
+    def _grant(self, conn: socket.socket, pending: bytes) -> None:
+        """Read packets until the client goes; SUBACK every SUBSCRIBE with `grant_qos`."""
+        buffer = bytearray(pending)
+        while True:
+            packet = _take_packet(buffer)
+            if packet is None:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffer += data
+                continue
+            kind, body = packet
+            if kind == 0x8:  # SUBSCRIBE: packet id, properties, then (filter, options) pairs
+                packet_id = body[:2]
+                props_len, used = _read_varint(body, 2)
+                at = 2 + used + props_len
+                filters = 0
+                while at < len(body):
+                    size = int.from_bytes(body[at : at + 2], "big")
+                    at += 2 + size + 1
+                    filters += 1
+                assert self.grant_qos is not None
+                variable = packet_id + b"\x00" + bytes([self.grant_qos]) * filters
+                conn.sendall(bytes([0x90]) + _varint(len(variable)) + variable)
 
     def stop(self) -> None:
         if self._server is not None:

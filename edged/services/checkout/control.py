@@ -14,6 +14,7 @@ from edged.control.server import CommandError, ControlServer
 from edged.services.checkout.codes import MAX_SCAN_CHARS
 from edged.services.checkout.service import Checkout, CheckoutError
 from edged.services.printing.queue import PrintQueue, ReprintError
+from edged.store import StoreUnwritable
 from hal.scanner.protocol import CodeReader
 from hal.scanner.sim import SimulatedReader
 
@@ -105,6 +106,8 @@ async def _checked(action: Awaitable[T]) -> T:
         return await action
     except CheckoutError as exc:
         raise CommandError(str(exc)) from None
+    except StoreUnwritable as exc:
+        raise CommandError(f"sales stopped: the store cannot write ({exc.reason})") from None
 
 
 def _int(args: dict[str, Any], key: str) -> int:

@@ -7,6 +7,10 @@ transaction recording the payment's final state, so a paid sale and its payment 
 together. Checkout asks payments to collect and follows the sales ledger, which payments
 settles with; display updates for a settlement come after that transaction committed.
 
+A disk too full to write (`StoreUnwritable`, at any write site) changes nothing: the shopper
+reads "sales stopped, please ask staff" at once, the open sale stays as it was, and when a
+write commits again (the store tells checkout) the screen shows the sale where it was.
+
 Locking: `_lock` serialises shopper actions. `sale_settled()` and `progress()` never take it, since
 the ledger may call them while checkout is waiting on payments.
 """
@@ -48,7 +52,7 @@ from edged.services.sales.records import (
     set_quantity,
     void_line,
 )
-from edged.store import Statements, Store, Transaction
+from edged.store import Statements, Store, StoreUnwritable, Transaction
 from hal.device import DeviceError
 from hal.display.protocol import Display
 from hal.display.view import DisplayView
@@ -113,6 +117,11 @@ class Checkout:
             RECEIPT, ReceiptRenderer(store, settings.shop_name, settings.order_url)
         )
         sales.follow(self)
+        self._orphaned = False
+        """The sale is paying in the store, but its payment never started and the move back
+        to the basket could not be written; done once the store takes writes again."""
+        self._stopped_shown = False
+        store.on_write_trouble(self._store_trouble)
 
     @property
     def phase(self) -> Phase:
@@ -180,6 +189,10 @@ class Checkout:
         except CheckoutError as exc:
             async with self._lock:
                 await self._show(views.notice(self._sale, self._settings.shop_name, str(exc)))
+        except StoreUnwritable as exc:
+            log.error("scan not taken: the store cannot write", extra={"reason": exc.reason})
+            async with self._lock:
+                await self._show_sales_stopped()
         finally:
             self._count_scan()
 
@@ -372,9 +385,51 @@ class Checkout:
             "payment could not start", extra={"sale": sale.id, "reason": type(exc).__name__}
         )
         async with self._lock:
-            async with self._store.transaction() as tx:
-                await move(tx, sale.id, SaleState.BASKET, only_from=(SaleState.PAYING,))
+            try:
+                async with self._store.transaction() as tx:
+                    await move(tx, sale.id, SaleState.BASKET, only_from=(SaleState.PAYING,))
+            except StoreUnwritable:
+                self._orphaned = True  # moved back once the store can write again
+                await self._show_sales_stopped()
+                raise
             await self._refresh(sale.id)
+
+    # -- the store cannot write --------------------------------------------------------------
+
+    def _store_trouble(self, reason: str) -> None:
+        """From the store, on the loop: a write failed for lack of disk, or one committed."""
+        task = asyncio.create_task(self._store_changed(reason))
+        self._after_commit.add(task)
+        task.add_done_callback(self._after_commit.discard)
+
+    async def _store_changed(self, reason: str) -> None:
+        if reason:
+            async with self._lock:
+                await self._show_sales_stopped()
+            return
+        if self._orphaned:
+            self._orphaned = False
+            try:
+                await self._release_orphaned_payment()
+            except StoreUnwritable:
+                self._orphaned = True
+                return
+        async with self._lock:
+            if not self._stopped_shown:
+                return
+            sale = self._sale
+            if self._phase is Phase.BASKET and sale is not None:
+                await self._show(views.basket(sale))
+            elif self._phase is Phase.PAYING and sale is not None:
+                await self._show(views.paying(sale, self._method))
+            elif self._phase is Phase.IDLE:
+                await self._show(views.welcome(self._settings.shop_name))
+
+    async def _show_sales_stopped(self) -> None:
+        await self._show(
+            views.notice(self._sale, self._settings.shop_name, M.SALES_STOPPED_ASK_STAFF, "error")
+        )
+        self._stopped_shown = True
 
     async def _after_settlement(self, settlement: Settlement) -> None:
         """Runs once payments' transaction is over; shows only what was committed."""
@@ -437,8 +492,12 @@ class Checkout:
                 return
             if idle_for < self._settings.inactivity_timeout_s:
                 return
-            async with self._store.transaction() as tx:
-                await move(tx, sale.id, SaleState.ABANDONED, only_from=(SaleState.BASKET,))
+            try:
+                async with self._store.transaction() as tx:
+                    await move(tx, sale.id, SaleState.ABANDONED, only_from=(SaleState.BASKET,))
+            except StoreUnwritable:
+                self._touch()  # the basket stays; it times out again later
+                return
             log.info("basket abandoned after inactivity", extra={"sale": sale.id})
             self._enter(Phase.IDLE, None)
             notice = M.BASKET_TIMED_OUT
@@ -493,6 +552,7 @@ class Checkout:
     async def _show(self, view: DisplayView) -> None:
         """The display failing never undoes a committed fact; it is reported and skipped."""
         self.last_view = view
+        self._stopped_shown = False
         try:
             await self._display.show(view)
         except DeviceError as exc:

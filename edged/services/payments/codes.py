@@ -12,7 +12,7 @@ from edged.services.payments.protocol import PaymentMethod
 def classify_payment_code(text: str) -> PaymentMethod | None:
     if not text.isascii() or not text.isdigit():
         return None
-    prefix = int(text[:2]) if len(text) >= 2 else -1
+    prefix = int(text[:2])  # a one-digit text has no payment-code length either
     if len(text) == 18 and 10 <= prefix <= 15:
         return PaymentMethod.WECHAT
     if 16 <= len(text) <= 24 and 25 <= prefix <= 30:

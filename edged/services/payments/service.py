@@ -50,7 +50,7 @@ from edged.services.payments.protocol import (
 from edged.services.payments.sealing import seal_code
 from edged.services.payments.states import FINAL, PayState, Request, Step, on_cancel, on_due
 from edged.services.payments.states import on_result as result_step
-from edged.store import Statements, Store, Transaction
+from edged.store import Statements, Store, StoreUnwritable, Transaction
 from edged.store.outbox import Outbox
 
 log = logging.getLogger("edged.payments")
@@ -93,6 +93,11 @@ class PaymentsService:
         self._alarmed: set[str] = set()
         self.rejected: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
+        store.on_write_trouble(self._store_trouble)
+
+    def _store_trouble(self, reason: str) -> None:
+        if not reason:
+            self._wake.set()  # the disk takes writes again: act on what is due now
 
     # -- Payments protocol ----------------------------------------------------------------
 
@@ -178,11 +183,15 @@ class PaymentsService:
 
     async def recover(self) -> None:
         """Query every open payment now and wait until each one reached a final state."""
-        async with self._store.transaction() as tx:
-            count = await tx.execute(
-                f"UPDATE payments SET next_at = ? WHERE state IN ({_marks(OPEN_STATES)})",
-                (tx.now, *OPEN_STATES),
-            )
+        count = 0
+        try:
+            async with self._store.transaction() as tx:
+                count = await tx.execute(
+                    f"UPDATE payments SET next_at = ? WHERE state IN ({_marks(OPEN_STATES)})",
+                    (tx.now, *OPEN_STATES),
+                )
+        except StoreUnwritable:
+            pass  # each open payment keeps its own next_at: the engine acts once it can write
         await self._refresh_open()
         if count:
             log.info("recovering open payments", extra={"open": count})
@@ -194,9 +203,20 @@ class PaymentsService:
     async def run(self) -> None:
         """Query, reverse and close on time; sleeps until the next due payment or a wake-up."""
         await self._refresh_open()
+        store_backoff = Backoff(0.5, RETRY_MAX_S)
         while True:
             self._wake.clear()
-            wait_s = await self.tick()
+            try:
+                wait_s = await self.tick()
+                store_backoff.reset()
+            except StoreUnwritable as exc:
+                # Nothing was written: the due payments stay due and are acted on once the
+                # disk takes writes again. Money is untouched either way.
+                wait_s = store_backoff.next_delay()
+                log.error(
+                    "payments wait for the store",
+                    extra={"reason": exc.reason, "retry_in_s": round(wait_s, 2)},
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 

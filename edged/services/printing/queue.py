@@ -19,6 +19,7 @@ the deliberate choice: a duplicate receipt is harmless, a paid sale without one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from edged.runtime.backoff import Backoff
-from edged.store import Statements, Store, Transaction
+from edged.store import Statements, Store, StoreUnwritable, Transaction
 from hal.device import DeviceError
 from hal.printer.document import PrintDocument, Text
 from hal.printer.protocol import Printer, PrinterNotReady
@@ -204,11 +205,12 @@ class PrintQueue:
             await listener.job_printed(job)
 
     async def _blocked(self, job: PrintJob, problem: str) -> None:
-        async with self._store.transaction() as tx:
-            await tx.execute(
-                "UPDATE print_jobs SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                (problem, job.id),
-            )
+        with contextlib.suppress(StoreUnwritable):  # the count is bookkeeping, not a fact
+            async with self._store.transaction() as tx:
+                await tx.execute(
+                    "UPDATE print_jobs SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    (problem, job.id),
+                )
         if problem != self.problem:
             log.warning("print job waiting", extra={"job": job.id, "reason": problem})
         self.problem = problem
@@ -228,12 +230,25 @@ class PrintQueue:
             self.problem = state.problem() or self.problem
 
     async def _finish(self, job: PrintJob, state: str, error: str | None) -> None:
-        async with self._store.transaction() as tx:
-            await tx.execute(
-                "UPDATE print_jobs SET state = ?, attempts = attempts + 1, "
-                "last_error = COALESCE(?, last_error), printed_at = ? WHERE id = ?",
-                (state, error, tx.now if state == "printed" else None, job.id),
-            )
+        """Mark the job; a disk too full to take the mark is waited out here, never a
+        reason to print the job again."""
+        backoff = Backoff(self._retry_initial_s, self._retry_max_s)
+        while True:
+            try:
+                async with self._store.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE print_jobs SET state = ?, attempts = attempts + 1, "
+                        "last_error = COALESCE(?, last_error), printed_at = ? WHERE id = ?",
+                        (state, error, tx.now if state == "printed" else None, job.id),
+                    )
+                return
+            except StoreUnwritable as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "print job mark waits for the store",
+                    extra={"job": job.id, "reason": exc.reason, "retry_in_s": round(delay, 2)},
+                )
+                await asyncio.sleep(delay)
 
 
 def _job(row: Any) -> PrintJob:
