@@ -106,6 +106,14 @@ def build_config(file_raw: Mapping[str, Any], layers: Layers) -> DaemonConfig:
             raise ConfigError(
                 [f"{source}: {key}: only the local config file may set this" for key in forbidden]
             )
+        security = layer.get("security")
+        if isinstance(security, Mapping) and security.get("trusted_keys") == []:
+            raise ConfigError(
+                [
+                    f"{source}: security.trusted_keys: may not be empty: no signed message, "
+                    "this layer's undoing included, could reach the device again"
+                ]
+            )
         merged = merge_layers(merged, layer)
         validate_config(merged, source)
     return validate_config(merged, "<file>")

@@ -86,3 +86,18 @@ def test_the_effective_hash_changes_with_any_value_secrets_included_but_never_sh
     assert effective_hash(base) == effective_hash(same)
     assert effective_hash(base) != effective_hash(other_secret)
     assert len(effective_hash(base)) == 64
+
+
+def test_a_layer_may_rotate_the_trusted_keys_but_never_empty_them() -> None:
+    new_key = "A" * 43 + "="
+    rotated = build_config(
+        FILE, {"fleet": {"version": 2, "layer": {"security": {"trusted_keys": [new_key]}}}}
+    )
+
+    assert rotated.security.trusted_keys == [new_key]
+    with pytest.raises(ConfigError) as refused:
+        build_config(FILE, {"fleet": {"version": 3, "layer": {"security": {"trusted_keys": []}}}})
+    assert refused.value.problems == [
+        "fleet v3: security.trusted_keys: may not be empty: no signed message, this layer's "
+        "undoing included, could reach the device again"
+    ]
