@@ -21,7 +21,7 @@ from typing import Any
 
 from edged import __version__
 from edged.app.boot_record import record_boot
-from edged.app.health import DaemonHealth
+from edged.app.health import DaemonHealth, LiveSections
 from edged.cloudsim.embedded import start_beside_daemon
 from edged.cloudsim.keys import with_backend_keys
 from edged.config import DaemonConfig
@@ -37,7 +37,14 @@ from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services import checkout, fleet_config, ops, payments, printing, release, sales, stock
 from edged.services.checkout.service import Phase
-from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
+from edged.services.part import (
+    Closer,
+    PartContext,
+    PartSupervisor,
+    Reconfigure,
+    ScanHandler,
+    StatusProvider,
+)
 from edged.services.stock.updates import catalog_levels
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
@@ -84,6 +91,7 @@ class Daemon:
         self._closers: list[Closer] = []
         self._stop = asyncio.Event()
         self._exit_code = EXIT_OK
+        self._live: dict[str, list[Reconfigure]] = {}
         self.logs = RecentLogLines()
 
     # -- extension points used by the wiring below --------------------------------------
@@ -93,6 +101,9 @@ class Daemon:
 
     def on_scan(self, handler: ScanHandler) -> None:
         self._scan_handlers.append(handler)
+
+    def on_reconfigure(self, section: str, apply: Reconfigure) -> None:
+        self._live.setdefault(section, []).append(apply)
 
     def on_close(self, closer: Closer) -> None:
         """Closers run in reverse order of registration after the tasks stopped."""
@@ -195,6 +206,7 @@ class Daemon:
         ctx = PartContext(
             cfg, self.clock, self.topics, store, outbox, inbox, downlink, self.control, parts,
             on_close=self.on_close, add_status=self.add_status, on_scan=self.on_scan,
+            on_reconfigure=self.on_reconfigure,
         )  # fmt: skip
         print_queue = await printing.setup(ctx, printer=devices.printer)
         ledger = await sales.setup(ctx, printing=print_queue)
@@ -216,6 +228,7 @@ class Daemon:
             ctx, file_raw=self.file_raw, start=start,
             busy=lambda: collector.busy() or till.phase is Phase.PAYING,
             probe=DaemonHealth(link, self.supervisor, devices), request_reload=self.request_reload,
+            live=LiveSections(self._live),
         )  # fmt: skip
 
         self._read_scans(parts, devices)

@@ -1,11 +1,13 @@
-"""What the remote-config health gate asks of the running daemon, answered from its parts."""
+"""What remote config asks of the running daemon: its health for the gate, its live parts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edged.config import DaemonConfig
 from edged.link.service import Link
 from edged.runtime.supervisor import Supervisor
+from edged.services.part import Reconfigure
 from hal.factory import Devices
 
 
@@ -24,3 +26,21 @@ class DaemonHealth:
 
     def working_devices(self) -> set[str]:
         return {str(s.kind) for s in self.devices.statuses() if s.present and s.ok}
+
+
+@dataclass(frozen=True)
+class LiveSections:
+    """The config sections whose parts take new values while running."""
+
+    handlers: dict[str, list[Reconfigure]]
+
+    def sections(self) -> set[str]:
+        return set(self.handlers)
+
+    def apply(self, config: DaemonConfig) -> None:
+        applied: set[int] = set()
+        for handlers in self.handlers.values():
+            for handler in handlers:
+                if id(handler) not in applied:  # one part may take several sections
+                    applied.add(id(handler))
+                    handler(config)

@@ -93,18 +93,41 @@ def shown(fleet: Fleet) -> dict[str, Any]:
     return config
 
 
-def test_a_device_layer_applies_and_is_reported_applied_with_its_origin(fleet: Fleet) -> None:
-    push(fleet, "device:e2e/kiosk-1", 1, {"checkout": {"inactivity_timeout_s": 45}})
+def test_a_checkout_timeout_applies_live_and_the_next_basket_times_out_by_it(
+    fleet: Fleet,
+) -> None:
+    boot = fleet.kiosk.status()["boot_id"]
+
+    push(fleet, "device:e2e/kiosk-1", 1, {"checkout": {"inactivity_timeout_s": 1.5}})
 
     state = wait_state(fleet, lambda s: s.status.value == "applied" and s.applied.device == 1)
-
     assert state.desired.device == 1 and state.error is None
-    fleet.wait_serving()
+    status = fleet.wait_serving()
+    assert status["boot_id"] == boot  # live: no rebuild, no reconnect
+    assert status["fleet_config"]["applied"] == {"device": 1}
     config = shown(fleet)
-    assert config["checkout.inactivity_timeout_s"] == {"value": 45, "origin": "device v1"}
+    assert config["checkout.inactivity_timeout_s"] == {"value": 1.5, "origin": "device v1"}
     assert config["device.id"] == {"value": "kiosk-1", "origin": "file"}
     assert config["security.technician_token"]["value"] == "**********"
-    assert fleet.kiosk.status()["fleet_config"]["applied"] == {"device": 1}
+    fleet.kiosk.scan("6901028075831")
+    fleet.kiosk.wait("basket", lambda s: s["checkout"]["state"] == "basket")
+    fleet.kiosk.wait("abandoned basket cleared", lambda s: s["checkout"]["state"] == "idle", 10)
+
+
+def test_a_layer_that_touches_the_link_rebuilds_the_parts_and_passes_the_gate(
+    fleet: Fleet,
+) -> None:
+    boot = fleet.kiosk.status()["boot_id"]
+
+    push(fleet, "device:e2e/kiosk-1", 1, {"link": {"reconnect_max_s": 2}})
+
+    state = wait_state(fleet, lambda s: s.status.value == "applied" and s.applied.device == 1)
+    assert state.error is None
+    status = fleet.wait_serving()
+    assert status["boot_id"] != boot
+    assert shown(fleet)["link.reconnect_max_s"] == {"value": 2.0, "origin": "device v1"}
+    order = [s.status.value for s in states(fleet)]
+    assert order[-3:] == ["applying", "applying", "applied"]
 
 
 def test_fleet_site_and_device_layers_merge_field_by_field(fleet: Fleet) -> None:

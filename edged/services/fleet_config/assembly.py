@@ -13,7 +13,7 @@ from typing import Any
 from edged.config import DaemonConfig
 from edged.contract.topics import Downlink
 from edged.runtime.supervisor import Role
-from edged.services.fleet_config.service import FleetConfig, GateProbe, Running
+from edged.services.fleet_config.service import FleetConfig, GateProbe, LiveParts, Running
 from edged.services.fleet_config.startup import StartingConfig, starting_config
 from edged.services.fleet_config.state import ConfigStore
 from edged.services.part import PartContext
@@ -35,6 +35,7 @@ async def setup(
     busy: Callable[[], bool],
     probe: GateProbe,
     request_reload: Callable[[], None],
+    live: LiveParts,
 ) -> FleetConfig:
     fleet = FleetConfig(
         ctx.store,
@@ -44,6 +45,7 @@ async def setup(
         busy=busy,
         probe=probe,
         request_reload=request_reload,
+        live=live,
     )
     ctx.downlink.register(Downlink.CFG, fleet.handle_downlink)
     ctx.control.register("config.show", fleet.show)

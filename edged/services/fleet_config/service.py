@@ -45,6 +45,14 @@ GATE_POLL_S = 0.25
 IDLE_POLL_S = 0.5
 
 
+class LiveParts(Protocol):
+    """The config sections some running part takes new values of, and how to hand them over."""
+
+    def sections(self) -> set[str]: ...
+
+    def apply(self, config: DaemonConfig) -> None: ...
+
+
 class GateProbe(Protocol):
     """What the health gate asks of the running daemon."""
 
@@ -88,6 +96,7 @@ class FleetConfig:
         busy: Callable[[], bool],
         probe: GateProbe,
         request_reload: Callable[[], None],
+        live: LiveParts,
     ) -> None:
         self._store = store
         self._state = config_store
@@ -96,6 +105,7 @@ class FleetConfig:
         self._busy = busy
         self._probe = probe
         self._request_reload = request_reload
+        self._live = live
         self._wake = asyncio.Event()
 
     # -- the downlink -----------------------------------------------------------------------
@@ -200,9 +210,13 @@ class FleetConfig:
         except ConfigError as exc:  # the file changed under a staged candidate
             await self._reject_candidate(candidate, _problem(exc))
             return
-        if config == self.running.config:  # nothing the daemon runs changes: commit at once
+        changed = _changed_sections(config, self.running.config)
+        if changed <= self._live.sections():
+            # Nothing changes, or only what running parts take live: no rebuild, no reconnect.
+            self._live.apply(config)
             await self._update(lambda r: _committed(r, candidate))
-            self.running = replace(self.running, layers=candidate)
+            self.running = replace(self.running, config=config, layers=candidate)
+            log.info("remote config applied live", extra={"sections": sorted(changed)})
             return
         working = sorted(self._probe.working_devices())
         await self._update(
@@ -326,6 +340,10 @@ def _flatten(node: Mapping[str, Any], prefix: str, into: dict[str, Any]) -> None
             _flatten(value, f"{prefix}{key}.", into)
         else:
             into[f"{prefix}{key}"] = value
+
+
+def _changed_sections(new: DaemonConfig, old: DaemonConfig) -> set[str]:
+    return {name for name in type(new).model_fields if getattr(new, name) != getattr(old, name)}
 
 
 def _committed(record: ConfigRecord, layers: Layers) -> ConfigRecord:

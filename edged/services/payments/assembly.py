@@ -27,4 +27,5 @@ async def setup(ctx: PartContext, *, sales: SettlementSink) -> PaymentsService:
     ctx.downlink.register(Downlink.PAY, payments.handle_downlink)
     ctx.supervisor.start("payments", payments.run, Role.CORE)
     ctx.add_status("payments", payments.status)
+    ctx.on_reconfigure("payments", lambda new: payments.reconfigure(new.payments))
     return payments

@@ -101,6 +101,10 @@ class PaymentsService:
 
     # -- Payments protocol ----------------------------------------------------------------
 
+    def reconfigure(self, config: PaymentsConfig) -> None:
+        """New timings for the next payment and the next step of open ones (remote config)."""
+        self._config = config
+
     def busy(self) -> bool:
         return bool(self._open)
 
