@@ -232,12 +232,17 @@ def _op(args: argparse.Namespace) -> int:
             print(f"sent {args.command} as request {request_id}", file=sys.stderr)
             if not args.wait:
                 return EXIT_OK
+            seen: set[str] = set()
             for message in session.messages(time.monotonic() + args.timeout):
                 try:
-                    reply = parse_body(OpReply, decode_envelope(message.payload).body)
+                    envelope = decode_envelope(message.payload)
+                    reply = parse_body(OpReply, envelope.body)
                 except (EnvelopeError, BodyError) as exc:
                     print(f"ignored an unreadable reply: {exc}", file=sys.stderr)
                     continue
+                if envelope.id in seen:
+                    continue  # at least once: a reply re-sent after a restart is the same id
+                seen.add(envelope.id)
                 print(json.dumps(reply.model_dump(mode="json"), ensure_ascii=False))
                 if reply.state in FINAL_OP_STATES:
                     if reply.state is OpState.SUCCEEDED:

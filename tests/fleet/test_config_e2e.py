@@ -253,4 +253,4 @@ def test_a_layer_during_a_user_paying_payment_is_deferred_until_it_ends(fleet: F
     fleet.wait_serving()
     assert fleet.kiosk.status()["payments"]["last"]["state"] == "paid"
     order = [s.status.value for s in states(fleet)]
-    assert order.index("deferred") < order.index("applying") < order.index("applied")
+    assert order == ["deferred", "applied"]  # a checkout change applies live once it may
