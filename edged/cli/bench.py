@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ def _add_drain(benches: Any) -> None:
     parser.add_argument("--window", type=int, default=None, help="in-flight window")
     parser.add_argument("--host", default=None, help="broker (default: start a mosquitto)")
     parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument(
+        "--while-selling",
+        action="store_true",
+        help="a shopper keeps scanning and paying while the backlog drains (same process)",
+    )
+    parser.add_argument("--scan-interval-ms", type=float, default=10.0, help="with --while-selling")
     parser.set_defaults(handler=_drain)
 
 
@@ -41,6 +48,8 @@ def _drain(args: argparse.Namespace) -> int:
         print("edged bench drain: --messages must be at least 1")
         return 2
     window = args.window or Link().inflight_window
+    if args.while_selling:
+        return _drain_while_selling(args, window)
     result = run_drain_bench(args.messages, window, args.host, args.port if args.host else None)
     print(f"messages: {result.messages}  window: {result.window}")
     print(f"raw paho QoS 1 publish: {result.raw_rate:,.0f} msg/s")
@@ -49,6 +58,51 @@ def _drain(args: argparse.Namespace) -> int:
         f"drain {result.drain_rate:,.0f} msg/s / raw {result.raw_rate:,.0f} msg/s"
         f" = {result.ratio:.2f}"
     )
+    return 0
+
+
+def _drain_while_selling(args: argparse.Namespace, window: int) -> int:
+    from edged.app.drain_selling_bench import run_drain_while_selling
+    from edged.services.checkout.bench import COMMIT_BUDGET_MS, SCAN_BUDGET_MS
+
+    r = run_drain_while_selling(
+        args.messages,
+        window,
+        args.scan_interval_ms / 1000,
+        host=args.host,
+        port=args.port if args.host else None,
+    )
+    print(
+        f"messages: {r.messages}  window: {r.window}  shopper: a scan every "
+        f"{args.scan_interval_ms:g} ms, {r.sales} sales during the drain"
+    )
+    print(f"raw paho QoS 1 publish: {r.raw_rate:,.0f} msg/s")
+    print(f"outbox drain while selling: {r.drain_rate:,.0f} msg/s")
+    for label, figures, budget in (
+        ("scan -> cart line committed + display, during the drain", r.scan, SCAN_BUDGET_MS),
+        ("durable sale commit (outbox, fsync), during the drain", r.commit, COMMIT_BUDGET_MS),
+    ):
+        verdict = "ok" if figures.p99_ms <= budget else "OVER BUDGET"
+        print(
+            f"{label}: n={figures.count} p50 {figures.p50_ms:.2f} ms  "
+            f"p99 {figures.p99_ms:.2f} ms  max {figures.max_ms:.2f} ms  "
+            f"(budget p99 <= {budget:g} ms: {verdict})"
+        )
+    print(
+        f"a sale's evt/txn, commit -> delivered, behind the backlog: n={r.txn_wait.count} "
+        f"p50 {r.txn_wait.p50_ms:.0f} ms  p99 {r.txn_wait.p99_ms:.0f} ms"
+    )
+    print(
+        f"cpu per drained message (whole process, shopper included): "
+        f"{r.cpu_ms_per_message * 1000:.0f} us"
+    )
+    if r.steal_percent is not None:
+        print(f"cpu stolen by the hypervisor during the run: {r.steal_percent:.1f} %")
+    print(
+        f"load average at the end (runnable processes, {os.cpu_count()} cores): "
+        f"{r.load_average:.1f}"
+    )
+    print(f"drain {r.drain_rate:,.0f} msg/s / raw {r.raw_rate:,.0f} msg/s = {r.ratio:.2f}")
     return 0
 
 
@@ -94,7 +148,17 @@ def _checkout(args: argparse.Namespace) -> int:
     print(f"durable sale commit p99 / bare commit p99 = {ratio:.2f}")
     if result.steal_percent is not None:
         print(f"cpu stolen by the hypervisor during the run: {result.steal_percent:.1f} %")
+    print(
+        f"cpu per sale ({args.scans_per_sale} scans, payment, settlement, receipt): "
+        f"{result.cpu_per_sale_ms:.2f} ms  (Pi Zero 2 W estimate, x{PI_ZERO_2W_FACTOR:g}: "
+        f"{result.cpu_per_sale_ms * PI_ZERO_2W_FACTOR:.0f} ms; an estimate, not a measurement)"
+    )
     return 0
+
+
+PI_ZERO_2W_FACTOR = 8.0
+"""How much slower one Cortex-A53 core at 1 GHz runs this Python code than one core of
+this CI machine: an estimate (DESIGN.md section 9 says 5-10x), stated as one."""
 
 
 def _add_decode(benches: Any) -> None:
@@ -115,6 +179,53 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_herd(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "herd", help="N daemon processes on one mosquitto, the broker restarted under them"
+    )
+    parser.add_argument("--daemons", type=int, default=50)
+    parser.add_argument("--down-s", type=float, default=5.0, help="how long the broker is down")
+    parser.add_argument("--reconnect-min-s", type=float, default=0.5)
+    parser.add_argument("--reconnect-max-s", type=float, default=60.0)
+    parser.set_defaults(handler=_herd)
+
+
+def _herd(args: argparse.Namespace) -> int:
+    from edged.app.herd_bench import run_herd
+
+    if args.daemons < 1 or args.down_s < 0:
+        print("edged bench herd: --daemons must be at least 1 and --down-s not negative")
+        return 2
+    r = run_herd(args.daemons, args.down_s, args.reconnect_min_s, args.reconnect_max_s)
+    print(
+        f"daemons: {r.daemons}  broker down: {r.down_s:g} s  reconnect back-off: full jitter "
+        f"{r.reconnect_min_s:g}..{r.reconnect_max_s:g} s"
+    )
+    print(
+        f"resident memory of the daemons: {r.rss_mb:,.0f} MB ({r.rss_mb / r.daemons:.0f} MB each)"
+    )
+    print(f"reconnected: {r.reconnected}/{r.daemons}")
+    print(
+        f"reconnect spread: {r.spread_s:.2f} s first to last; "
+        f"the last {r.last_after_start_s:.2f} s after the broker was back"
+    )
+    print(f"connection attempts in any one second (daemons' logs): at most {r.max_attempts_per_s}")
+    print(
+        f"connects in any one second: at most {r.max_connects_per_s} (daemons' logs), "
+        f"{r.broker_max_connects_per_s} (broker's log, per wall-clock second)"
+    )
+    return 0
+
+
+BENCHES: list[Callable[[Any], None]] = [
+    _add_drain,
+    _add_checkout,
+    _add_decode,
+    _add_herd,
+    _add_fleet,
+]
+
+
 def _add_fleet(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "fleet", help="push a fleet layer to N daemon processes, then one that rolls back"
@@ -129,6 +240,3 @@ def _fleet(args: argparse.Namespace) -> int:
     from edged.app.fleet_bench import main_json
 
     return main_json(args.daemons, args.grace_s, args.timeout)
-
-
-BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout, _add_decode, _add_fleet]

@@ -139,23 +139,31 @@ async def fill_backlog(store: Store, outbox: Outbox, messages: int) -> None:
         left -= batch
 
 
+BENCH_TOPICS = DeviceTopics("bench-site", "bench-kiosk")
+
+
+def bench_link(store: Store, outbox: Outbox, host: str, port: int, window: int) -> Link:
+    """The real link (connection, pump, marks) on `store`, as the daemon builds it."""
+    topics = BENCH_TOPICS
+    verifier = DownlinkVerifier(topics, [], store.clock, max_bytes=65536, max_clock_skew_s=300)
+    router = DownlinkRouter(topics, store, Inbox(store), verifier)
+    return Link(
+        ClientSettings(host=host, port=port, client_id="edged-bench", inflight_window=window),
+        topics=topics,
+        store=store,
+        outbox=outbox,
+        router=router,
+        birth=lambda: BirthInfo("bench", "bench"),
+    )
+
+
 async def drain_rate(host: str, port: int, messages: int, window: int, workdir: Path) -> float:
     clock = SystemClock()
-    topics = DeviceTopics("bench-site", "bench-kiosk")
     store = await Store.open(workdir / "bench.db", clock)
     try:
-        outbox = Outbox(store, topics)
+        outbox = Outbox(store, BENCH_TOPICS)
         await fill_backlog(store, outbox, messages)
-        verifier = DownlinkVerifier(topics, [], clock, max_bytes=65536, max_clock_skew_s=300)
-        router = DownlinkRouter(topics, store, Inbox(store), verifier)
-        link = Link(
-            ClientSettings(host=host, port=port, client_id="edged-bench", inflight_window=window),
-            topics=topics,
-            store=store,
-            outbox=outbox,
-            router=router,
-            birth=lambda: BirthInfo("bench", "bench"),
-        )
+        link = bench_link(store, outbox, host, port, window)
         started = time.perf_counter()
         task = asyncio.create_task(link.run())
         # The pump counts PUBACKs; the drain is done when all are acked and none is

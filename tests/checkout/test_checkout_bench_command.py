@@ -27,6 +27,9 @@ def test_the_checkout_bench_sells_and_reports_every_figure(
     assert re.search(r"durable sale commit \(outbox, fsync\): n=6 p50 [\d.]+ ms", out)
     assert re.search(r"one-row WAL commit with fsync \(1 hop\): p50 [\d.]+ ms", out)
     assert re.search(r"cpu stolen by the hypervisor during the run: [\d.]+ %", out)
+    cpu = re.search(r"cpu per sale \(2 scans, payment, settlement, receipt\): ([\d.]+) ms", out)
+    assert cpu is not None and float(cpu.group(1)) > 0
+    assert "Pi Zero 2 W estimate, x8" in out and "an estimate, not a measurement" in out
     assert list(tmp_path.iterdir()) == [], "the bench's store is removed afterwards"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from edged.contract.envelope import (
     parse_rfc3339,
     rfc3339,
 )
-from tests.contract.test_golden_vectors import NO_EXP, PAY_RESULT, PAY_RESULT_BYTES
+from tests.contract.test_golden_vectors import NO_EXP, NO_EXP_BYTES, PAY_RESULT, PAY_RESULT_BYTES
 
 
 def refusal(payload: bytes, max_bytes: int = 4096) -> str:
@@ -76,6 +77,23 @@ def test_timestamps_are_utc_milliseconds_with_z() -> None:
     assert rfc3339(moment) == "2025-01-01T20:00:00.123Z"
     assert parse_rfc3339("2025-01-01T20:00:00.123Z") == moment.replace(microsecond=123000)
     assert parse_rfc3339("2025-01-02T04:00:00+08:00") == datetime(2025, 1, 1, 20, tzinfo=UTC)
+
+
+def test_timestamps_are_utc_whatever_the_kiosks_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kiosk in China runs on UTC+8; the wire says Z either way."""
+    monkeypatch.setenv("TZ", "CST-8")
+    time.tzset()
+    try:
+        assert rfc3339(datetime(2025, 1, 1, 4, 0, tzinfo=UTC)) == "2025-01-01T04:00:00.000Z"
+        local = datetime(2025, 1, 1, 12, 0).astimezone()  # noon in Beijing
+        assert rfc3339(local) == "2025-01-01T04:00:00.000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_the_wire_form_leaves_out_absent_fields_as_the_signed_form_does() -> None:
+    assert Envelope.model_validate(NO_EXP).to_bytes() == NO_EXP_BYTES
 
 
 def test_make_envelope_sets_exp_only_with_a_ttl() -> None:

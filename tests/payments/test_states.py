@@ -103,10 +103,10 @@ ON_RESULT: dict[tuple[PayState, TradeState], tuple[Step | None, Step | None]] = 
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 DEADLINES = {
-    "no deadline": None,
-    "a second ahead": NOW + timedelta(seconds=1),
-    "exactly now": NOW,
-    "a second ago": NOW - timedelta(seconds=1),
+    "no-deadline": None,
+    "a-second-ahead": NOW + timedelta(seconds=1),
+    "exactly-now": NOW,
+    "a-second-ago": NOW - timedelta(seconds=1),
 }
 REVERSE_ON_DEADLINE = Step(
     S.REVERSING, send=Request.REVERSE, reason="deadline", progress=MSG_REVERSING
@@ -118,10 +118,10 @@ def _due(
     state: PayState, query: Step | None, past: Step | None
 ) -> dict[tuple[PayState, str], Step | None]:
     return {
-        (state, "no deadline"): query,
-        (state, "a second ahead"): query,
-        (state, "exactly now"): past,
-        (state, "a second ago"): past,
+        (state, "no-deadline"): query,
+        (state, "a-second-ahead"): query,
+        (state, "exactly-now"): past,
+        (state, "a-second-ago"): past,
     }
 
 

@@ -14,6 +14,7 @@ measured (`_SettledByTheBench` stands where payments would: never busy, nothing 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import statistics
 import tempfile
@@ -67,13 +68,15 @@ class CheckoutBenchResult:
     steal_percent: float | None
     """CPU time the hypervisor gave other guests during the run (Linux /proc/stat), in
     percent of all CPU time: what makes the same run's tail differ from one run to the next."""
+    cpu_per_sale_ms: float = 0.0
+    """Process CPU time (every thread: loop, SQLite, printing) over the run / sales."""
 
 
 async def run_checkout_bench(
     sales: int, scans_per_sale: int, directory: Path | None = None
 ) -> CheckoutBenchResult:
     work = Path(tempfile.mkdtemp(prefix="edged-bench-", dir=directory))
-    before = _cpu_ticks()
+    before = cpu_ticks()
     try:
         return await _measure(work, sales, scans_per_sale, before)
     finally:
@@ -99,12 +102,26 @@ class _SettledByTheBench:
         return False
 
 
-async def _measure(
-    work: Path, sales: int, scans_per_sale: int, ticks_before: tuple[int, int] | None
-) -> CheckoutBenchResult:
-    store = await Store.open(work / "edged.db", SystemClock())
-    try:
-        outbox = Outbox(store, DeviceTopics("bench", "bench"))
+@dataclass
+class Shopper:
+    """Checkout, sales ledger and print queue on a store, selling as fast as asked: what
+    both `bench checkout` and `bench drain --while-selling` drive. Samples go to `scan_s`
+    and `commit_s`."""
+
+    store: Store
+    checkout: Checkout
+    ledger: SalesLedger
+    queue: PrintQueue
+    printer: asyncio.Task[None]
+    """The print worker, as the daemon runs it: every sale's receipt is laid out and printed."""
+    products: list[str]
+    scans_per_sale: int
+    scan_s: list[float]
+    commit_s: list[float]
+    sold: int = 0
+
+    @classmethod
+    async def build(cls, store: Store, outbox: Outbox, work: Path, scans_per_sale: int) -> Shopper:
         catalog = Catalog(store)
         await catalog.seed_if_empty(None)
         products = [row["barcode"] for row in await store.fetchall("SELECT barcode FROM products")]
@@ -123,51 +140,84 @@ async def _measure(
         )
         await checkout.resume()
         await checkout.recover()
-        freeze_startup_heap()  # as the daemon does once it is ready
-        scan_s: list[float] = []
-        commit_s: list[float] = []
-        for n in range(sales):
-            for i in range(scans_per_sale):
-                code = products[(n + i) % len(products)]
-                scan = Scan(code, "scanner", time.monotonic())
-                await checkout.handle_scan(scan)
-                scan_s.append(time.monotonic() - scan.at)
-            sale = checkout.sale
-            assert sale is not None and sale.state is SaleState.BASKET
-            trade_no = new_id().replace("-", "")
-            async with store.transaction() as tx:  # what checkout + payments do before paying
-                await move(tx, sale.id, SaleState.PAYING, only_from=(SaleState.BASKET,))
-                await tx.execute(
-                    "INSERT INTO payments (trade_no, sale_id, method, amount_fen, state, "
-                    "created_at, updated_at) VALUES (?, ?, 'wechat', ?, 'user_paying', ?, ?)",
-                    (trade_no, sale.id, sale.total_fen, tx.now, tx.now),
-                )
-            settlement = Settlement(
-                sale.id, trade_no, PaymentMethod.WECHAT, sale.total_fen, PaymentOutcome.PAID
+        printer = asyncio.create_task(queue.run(), name="bench:printer")
+        return cls(store, checkout, ledger, queue, printer, products, scans_per_sale, [], [])
+
+    async def receipts_printed(self, within_s: float = 60.0) -> None:
+        deadline = time.monotonic() + within_s
+        while (await self.queue.status())["queued"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bench's receipts did not print")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        self.printer.cancel()
+        await asyncio.gather(self.printer, return_exceptions=True)
+        await self.checkout.close()
+
+    async def sell_one(self, pause_s: float = 0.0) -> None:
+        """Scan a basket (waiting `pause_s` before each scan), pay, settle durably."""
+        n, store, checkout = self.sold, self.store, self.checkout
+        for i in range(self.scans_per_sale):
+            if pause_s:
+                await asyncio.sleep(pause_s)
+            code = self.products[(n + i) % len(self.products)]
+            scan = Scan(code, "scanner", time.monotonic())
+            await checkout.handle_scan(scan)
+            self.scan_s.append(time.monotonic() - scan.at)
+        sale = checkout.sale
+        assert sale is not None and sale.state is SaleState.BASKET
+        trade_no = new_id().replace("-", "")
+        async with store.transaction() as tx:  # what checkout + payments do before paying
+            await move(tx, sale.id, SaleState.PAYING, only_from=(SaleState.BASKET,))
+            await tx.execute(
+                "INSERT INTO payments (trade_no, sale_id, method, amount_fen, state, "
+                "created_at, updated_at) VALUES (?, ?, 'wechat', ?, 'user_paying', ?, ?)",
+                (trade_no, sale.id, sale.total_fen, tx.now, tx.now),
             )
-            started = time.monotonic()
+        settlement = Settlement(
+            sale.id, trade_no, PaymentMethod.WECHAT, sale.total_fen, PaymentOutcome.PAID
+        )
+        ledger = self.ledger
+        started = time.monotonic()
 
-            def pay_and_settle(
-                s: Statements, settlement: Settlement = settlement, trade_no: str = trade_no
-            ) -> None:
-                s.execute(
-                    "UPDATE payments SET state = 'paid', updated_at = ? WHERE trade_no = ?",
-                    (s.now, trade_no),
-                )
-                ledger.settle(s, settlement)
+        def pay_and_settle(s: Statements) -> None:
+            s.execute(
+                "UPDATE payments SET state = 'paid', updated_at = ? WHERE trade_no = ?",
+                (s.now, trade_no),
+            )
+            ledger.settle(s, settlement)
 
-            async with store.transaction() as tx:  # as the link and payments do: one hop
-                tx.defer(pay_and_settle)
-            commit_s.append(time.monotonic() - started)
-            await checkout.settled()  # the thank-you shows before the next shopper scans
-        bare_commit, bare_hop = await _floor(work / "floor.db", len(commit_s))
+        async with store.transaction() as tx:  # as the link and payments do: one hop
+            tx.defer(pay_and_settle)
+        self.commit_s.append(time.monotonic() - started)
+        await checkout.settled()  # the thank-you shows before the next shopper scans
+        self.sold += 1
+
+
+async def _measure(
+    work: Path, sales: int, scans_per_sale: int, ticks_before: tuple[int, int] | None
+) -> CheckoutBenchResult:
+    store = await Store.open(work / "edged.db", SystemClock())
+    try:
+        outbox = Outbox(store, DeviceTopics("bench", "bench"))
+        shopper = await Shopper.build(store, outbox, work, scans_per_sale)
+        freeze_startup_heap()  # as the daemon does once it is ready
+        cpu_before = time.process_time()
+        for _ in range(sales):
+            await shopper.sell_one()
+        await shopper.receipts_printed()
+        cpu_per_sale_ms = (time.process_time() - cpu_before) * 1000 / sales
+        await shopper.close()
+        bare_commit, bare_hop = await _floor(work / "floor.db", len(shopper.commit_s))
         return CheckoutBenchResult(
-            Percentiles.of(scan_s),
-            Percentiles.of(commit_s),
+            Percentiles.of(shopper.scan_s),
+            Percentiles.of(shopper.commit_s),
             work,
             bare_commit,
             bare_hop,
-            _steal_percent(ticks_before, _cpu_ticks()),
+            steal_percent(ticks_before, cpu_ticks()),
+            cpu_per_sale_ms,
         )
     finally:
         await store.close()
@@ -197,7 +247,7 @@ async def _floor(path: Path, samples: int) -> tuple[Percentiles, Percentiles]:
     return Percentiles.of(commits), Percentiles.of(hops)
 
 
-def _cpu_ticks() -> tuple[int, int] | None:
+def cpu_ticks() -> tuple[int, int] | None:
     """(steal, total) jiffies of all CPUs so far, or None where /proc/stat is missing."""
     try:
         with open("/proc/stat", encoding="ascii") as stat:
@@ -208,7 +258,7 @@ def _cpu_ticks() -> tuple[int, int] | None:
     return (fields[7], sum(fields[:8])) if len(fields) >= 8 else None
 
 
-def _steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
     if before is None or after is None or after[1] <= before[1]:
         return None
     return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
