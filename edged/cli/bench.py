@@ -217,15 +217,6 @@ def _herd(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES: list[Callable[[Any], None]] = [
-    _add_drain,
-    _add_checkout,
-    _add_decode,
-    _add_herd,
-    _add_fleet,
-]
-
-
 def _add_fleet(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "fleet", help="push a fleet layer to N daemon processes, then one that rolls back"
@@ -240,3 +231,12 @@ def _fleet(args: argparse.Namespace) -> int:
     from edged.app.fleet_bench import main_json
 
     return main_json(args.daemons, args.grace_s, args.timeout)
+
+
+BENCHES: list[Callable[[Any], None]] = [
+    _add_drain,
+    _add_checkout,
+    _add_decode,
+    _add_herd,
+    _add_fleet,
+]
