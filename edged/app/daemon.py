@@ -35,7 +35,17 @@ from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.logs import RecentLogLines
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
-from edged.services import checkout, fleet_config, ops, payments, printing, release, sales, stock
+from edged.services import (
+    checkout,
+    fleet_config,
+    ops,
+    orders,
+    payments,
+    printing,
+    release,
+    sales,
+    stock,
+)
 from edged.services.checkout.service import Phase
 from edged.services.part import (
     Closer,
@@ -218,6 +228,7 @@ class Daemon:
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)
+        await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
         await ops.setup(
             ctx, printing=print_queue, printer=devices.printer,
             status=functools.partial(self._status_command, devices, {}), logs=self.logs,

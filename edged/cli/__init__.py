@@ -17,6 +17,7 @@ from edged.cli import (
     demo,
     doctor,
     fleet,
+    order,
     run,
     sim,
 )
@@ -29,6 +30,7 @@ SUBCOMMANDS = [
     control,
     sim,
     cart,
+    order,
     doctor,
     bench,
     cloudsim,

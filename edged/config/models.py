@@ -181,6 +181,13 @@ class Vending(Section):
     payment (the shopper may still be there); later, the sale is marked for refund."""
 
 
+class Orders(Section):
+    """Mini-program orders collected at this device."""
+
+    print_tickets: bool = True
+    """Print a pick ticket when an order arrives, so staff can prepare it."""
+
+
 class Cloud(Section):
     mode: Literal["simulated", "remote"] = "simulated"
     """`simulated` runs the simulated mini-program backend beside the daemon (development)."""
@@ -206,5 +213,6 @@ class DaemonConfig(Section):
     payments: Payments = Payments()
     checkout: Checkout = Checkout()
     vending: Vending = Vending()
+    orders: Orders = Orders()
     cloud: Cloud = Cloud()
     health: Health = Health()
