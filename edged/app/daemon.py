@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -38,6 +39,7 @@ from edged.runtime.systemd import SystemdNotifier
 from edged.services import (
     checkout,
     fleet_config,
+    kiosk_screen,
     ops,
     orders,
     payments,
@@ -218,13 +220,19 @@ class Daemon:
             on_close=self.on_close, add_status=self.add_status, on_scan=self.on_scan,
             on_reconfigure=self.on_reconfigure,
         )  # fmt: skip
+        devices = await kiosk_screen.setup(
+            ctx, devices=devices, boot_id=self.boot_id,
+            sales_allowed=lambda: maintenance.sales_allowed,
+        )  # fmt: skip
         print_queue = await printing.setup(ctx, printer=devices.printer)
         ledger = await sales.setup(ctx, printing=print_queue)
         releases = await release.setup(ctx, device=devices.release, display=devices.display)
         settles = ledger if releases is None else releases.wrap(ledger)
         collector = await payments.setup(ctx, sales=settles)
+        # On a vending counter checkout's views wait while a door is released (releases.gate).
+        shown = devices if releases is None else dataclasses.replace(devices, display=releases.gate)
         till = await checkout.setup(
-            ctx, devices=devices, sales=ledger, payments=collector, printing=print_queue,
+            ctx, devices=shown, sales=ledger, payments=collector, printing=print_queue,
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)

@@ -18,6 +18,7 @@ from edged.cli import (
     doctor,
     fleet,
     order,
+    payments,
     run,
     sim,
 )
@@ -31,6 +32,7 @@ SUBCOMMANDS = [
     sim,
     cart,
     order,
+    payments,
     doctor,
     bench,
     cloudsim,

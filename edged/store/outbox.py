@@ -2,15 +2,21 @@
 
 The envelope (id, seq, ts) is fixed when the row is written, so a re-send after a crash is
 byte-identical and the cloud drops it by id.
+
+Withdrawal: a row this process wrote and never handed to a broker connection (the pump
+calls `hand_out` first) can be taken back with `withdraw_now` inside a transaction, so a
+request the kiosk no longer wants (a payment past its deadline while offline) never leaves.
+A row written before a restart, or handed to any connection, may have left: never withdrawn.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from edged.contract.envelope import Envelope, make_envelope, parse_rfc3339, rfc3339
 from edged.contract.topics import UPLINK_RULES, DeviceTopics, Priority, Uplink
@@ -34,8 +40,10 @@ class ResponseRoute:
     correlation: bytes | None = None
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
+    """One undelivered row as the pump publishes it (a tuple: a drain builds 100k of them,
+    and a frozen dataclass costs twice as much to make)."""
+
     seq: int
     msg_id: str
     topic: str
@@ -64,6 +72,37 @@ class Outbox:
         self._store = store
         self._topics = topics
         self._listeners: list[WrittenListener] = []
+        self._guard = threading.Lock()
+        """`hand_out` runs on the loop, `withdraw_now` in the writer thread."""
+        self._first_row: int | None = None
+        self._handed: set[int] = set()
+        self._withdrawn: set[int] = set()
+
+    def hand_out(self, seq: int) -> bool:
+        """The pump is about to publish row `seq`: False if it was withdrawn (skip it)."""
+        with self._guard:
+            if seq in self._withdrawn:
+                self._withdrawn.discard(seq)
+                return False
+            self._handed.add(seq)
+            return True
+
+    def withdraw_now(self, s: Statements, msg_id: str) -> bool:
+        """Delete the undelivered row of `msg_id` if it provably never left the kiosk (see
+        the module's doc); True if it was withdrawn. Runs in the writer thread, in `s`'s
+        transaction: rolled back, the row stays (and is sent once the cursor meets it)."""
+        row = s.fetchone(
+            "SELECT seq FROM outbox WHERE msg_id = ? AND delivered_at IS NULL", (msg_id,)
+        )
+        if row is None:
+            return False
+        seq = int(row[0])
+        with self._guard:
+            if self._first_row is None or seq < self._first_row or seq in self._handed:
+                return False
+            self._withdrawn.add(seq)
+        s.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        return True
 
     def on_written(self, listener: WrittenListener) -> None:
         self._listeners.append(listener)
@@ -125,7 +164,7 @@ class Outbox:
             now=self._store.clock.now(),
             clock_synced=self._store.clock.synced(),
         )
-        s.insert(
+        row_seq = s.insert(
             "INSERT INTO outbox "
             "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -140,6 +179,9 @@ class Outbox:
                 response.correlation if response is not None else None,
             ),
         )
+        with self._guard:
+            if self._first_row is None:
+                self._first_row = row_seq
         for listener in self._listeners:
             s.after.append(partial(listener, int(rule.priority)))
         return envelope
@@ -171,28 +213,16 @@ class Outbox:
         if after is not None:
             conditions.append("(priority > ? OR (priority = ? AND seq > ?))")
             params.extend((after[0], after[0], after[1]))
-        rows = await self._store.fetchall(
+        rows = await self._store.fetchall_bulk(
             f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {' AND '.join(conditions)} "
             "ORDER BY priority, seq LIMIT ?",
             (*params, limit),
         )
-        return [
-            OutboxRow(
-                seq=row["seq"],
-                msg_id=row["msg_id"],
-                topic=row["topic"],
-                priority=row["priority"],
-                qos=row["qos"],
-                retain=bool(row["retain"]),
-                payload=bytes(row["payload"]),
-                created_at=row["created_at"],
-                correlation=None if row["correlation"] is None else bytes(row["correlation"]),
-            )
-            for row in rows
-        ]
+        # By position, in OUTBOX_COLUMNS order; BLOB columns already come back as bytes.
+        return [OutboxRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows]
 
     async def mark_delivered(self, seqs: Sequence[int]) -> None:
-        """Mark a batch delivered in one transaction (one fsync for the whole batch)."""
+        """Mark a batch delivered in one transaction, committed without its own fsync."""
         if not seqs:
             return
 
@@ -206,10 +236,14 @@ class Outbox:
                     (s.now, *chunk),
                 )
 
-        # One hop for the UPDATEs and the COMMIT: the writer lock, which a sale's commit may
-        # be waiting for, is held for one round trip to the writer thread, not two.
-        async with self._store.transaction() as tx:
+        # One hop for the UPDATEs and the COMMIT, without an fsync of its own: the writer
+        # lock, which a sale's commit may be waiting for, is held one short round trip. A
+        # mark lost to a power cut (not to a crash: the kernel has it) is a re-send of the
+        # same envelope, which the cloud drops by id; the next fsynced commit persists it.
+        async with self._store.transaction(fsync=False) as tx:
             tx.defer(mark)
+        with self._guard:
+            self._handed.difference_update(seqs)  # delivered: nothing left to withdraw
 
     async def prune_delivered(self, older_than: datetime) -> int:
         async with self._store.transaction() as tx:
