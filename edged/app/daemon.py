@@ -44,8 +44,10 @@ from edged.services import (
     orders,
     payments,
     printing,
+    refunds,
     release,
     sales,
+    settlement,
     stock,
 )
 from edged.services.checkout.service import Phase
@@ -237,6 +239,8 @@ class Daemon:
         )  # fmt: skip
         await stock.setup(ctx)
         await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
+        await refunds.setup(ctx, printing=print_queue)
+        await settlement.setup(ctx, printing=print_queue)
         await ops.setup(
             ctx, printing=print_queue, printer=devices.printer,
             status=functools.partial(self._status_command, devices, {}), logs=self.logs,

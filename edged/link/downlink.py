@@ -35,6 +35,7 @@ judge expiry at all and relies on signature plus replay protection; it says so i
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import sqlite3
 from collections import Counter
@@ -141,6 +142,8 @@ class DownlinkRegistry(Protocol):
     def register(
         self, kind: Downlink, handler: Handler, *, on_refused: RefusalHandler | None = None
     ) -> None: ...
+
+    def register_type(self, kind: Downlink, type_name: str, handler: Handler) -> None: ...
 
 
 class HandlerRejected(Exception):
@@ -249,6 +252,9 @@ class DownlinkRouter:
         self._verifier = verifier
         self._handlers: dict[Downlink, Handler] = {}
         self._refusals: dict[Downlink, RefusalHandler] = {}
+        self._typed: dict[Downlink, dict[str, Handler]] = {}
+        """One dispatch table per topic, keyed by envelope type, filled by each handler's
+        owner (e.g. `cmd/pay`: `pay.result` for payments, `refund.result` for refunds)."""
         self.stats = DownlinkStats()
         self.accepting = asyncio.Event()
         """Set by `ready()`; the link subscribes only then, so no message meets no handler."""
@@ -262,6 +268,14 @@ class DownlinkRouter:
         self._handlers[kind] = handler
         if on_refused is not None:
             self._refusals[kind] = on_refused
+
+    def register_type(self, kind: Downlink, type_name: str, handler: Handler) -> None:
+        """Route envelopes of `type_name` on `kind` to `handler`; other types on that topic
+        go to the topic's own handler, if one is registered, else are refused."""
+        table = self._typed.setdefault(kind, {})
+        if type_name in table:
+            raise ValueError(f"a handler for {type_name} on {kind.value} is already registered")
+        table[type_name] = handler
 
     def ready(self) -> None:
         """Every service has registered: the link may subscribe to downlink topics now."""
@@ -356,9 +370,7 @@ class DownlinkRouter:
     async def _apply_checked(self, envelope: Envelope, delivery: DownlinkDelivery) -> None:
         if await self._inbox.seen(envelope.id):
             raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
-        handler = self._handlers.get(delivery.kind)
-        if handler is None:
-            raise DownlinkRejected("no_handler", f"nothing handles {delivery.kind.value}")
+        handler = self._handler_for(delivery.kind, envelope.type)
         try:
             async with self._store.transaction() as tx:
                 # Deferred: the claim rides on the handler's first hop, or on the COMMIT.
@@ -373,6 +385,17 @@ class DownlinkRouter:
                 raise
             log.exception("downlink handler failed", extra={"msg_id": envelope.id})
             raise DownlinkRejected("handler_error", type(exc).__name__) from None
+
+    def _handler_for(self, kind: Downlink, type_name: str) -> Handler:
+        typed = self._typed.get(kind, {})
+        handler = typed.get(type_name) or self._handlers.get(kind)
+        if handler is not None:
+            return handler
+        if not typed:
+            raise DownlinkRejected("no_handler", f"nothing handles {kind.value}")
+        near = difflib.get_close_matches(type_name, list(typed), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise DownlinkRejected("no_handler", f"nothing handles {type_name!r} on {kind.value}{hint}")
 
     def _claim_or_reject(self, s: Statements, envelope: Envelope, topic: str) -> None:
         if not self._inbox.claim_now(s, envelope, topic):

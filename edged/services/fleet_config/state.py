@@ -85,7 +85,7 @@ class ConfigStore:
     def load(self, s: Statements) -> ConfigRecord:
         row = s.fetchone("SELECT * FROM config_state WHERE id = 1")
         if row is None:
-            raise RuntimeError("config_state has no row: migration 0009 did not run")
+            raise RuntimeError("config_state has no row: migration 0011 did not run")
         layers = {
             r["scope"]: DesiredLayer(
                 ConfigScope(r["scope"]),

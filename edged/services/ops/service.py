@@ -126,6 +126,8 @@ class OpsService:
             if stored is not None:
                 self._requests.reply(s, stored)
                 return
+            if refusal.reason == "replayed":
+                return  # not one of ours (a typed handler's, op.refund): its owner answered
             authentic = refusal.reason == "expired"
             if authentic:
                 self._requests.create(
