@@ -50,7 +50,7 @@ from edged.services import (
     settlement,
     stock,
 )
-from edged.services.checkout.service import Phase
+from edged.services.checkout.session import Phase
 from edged.services.part import (
     Closer,
     PartContext,
