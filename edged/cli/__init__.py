@@ -12,10 +12,12 @@ from edged.cli import (
     cart,
     check_config,
     cloudsim,
+    config_show,
     control,
     demo,
     doctor,
     extras,
+    fleet,
     identity,
     order,
     payments,
@@ -32,8 +34,8 @@ DESCRIPTION = (
     "`edged status` tell how it is."
 )
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, order, payments, refund, report, identity,
-    doctor, extras, bench, cloudsim,
+    demo, run, check_config, config_show, control, sim, cart, order, payments, refund, report,
+    identity, doctor, extras, bench, cloudsim, fleet,
 ]  # fmt: skip
 
 

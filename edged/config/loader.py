@@ -37,6 +37,17 @@ def load_config(
     `usable=True` also checks what would fail at run time on this machine (files exist and
     are readable by `user`, certificates parse and match their keys): `check-config` and
     `edged run` ask for it, commands that only need the socket path do not."""
+    return load_config_and_raw(path, environ, usable=usable, user=user)[0]
+
+
+def load_config_and_raw(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    usable: bool = False,
+    user: str | None = None,
+) -> tuple[DaemonConfig, dict[str, Any]]:
+    """The config and the dict it was validated from: remote layers are merged over the dict."""
     source = path.name if path else "<defaults>"
     raw: dict[str, Any] = {}
     if path is not None:
@@ -54,7 +65,7 @@ def load_config(
         problems = usability_problems(config, user=user)
     if problems or config is None:
         raise ConfigError([p.render(source) for p in problems])
-    return config
+    return config, raw
 
 
 def validate_config(raw: Mapping[str, Any], source: str) -> DaemonConfig:
