@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -39,8 +40,10 @@ from edged.services import (
     orders,
     payments,
     printing,
+    refunds,
     release,
     sales,
+    settlement,
     stock,
 )
 from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
@@ -186,12 +189,16 @@ class Daemon:
         releases = await release.setup(ctx, device=devices.release, display=devices.display)
         settles = ledger if releases is None else releases.wrap(ledger)
         collector = await payments.setup(ctx, sales=settles)
+        # On a vending counter checkout's views wait while a door is released (releases.gate).
+        shown = devices if releases is None else dataclasses.replace(devices, display=releases.gate)
         await checkout.setup(
-            ctx, devices=devices, sales=ledger, payments=collector, printing=print_queue,
+            ctx, devices=shown, sales=ledger, payments=collector, printing=print_queue,
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)
         await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
+        await refunds.setup(ctx, printing=print_queue)
+        await settlement.setup(ctx, printing=print_queue)
 
         self._read_scans(parts, devices)
         self.control.register("status", functools.partial(self._status_command, devices))

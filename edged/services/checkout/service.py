@@ -242,7 +242,11 @@ class Checkout:
                 raise CheckoutError("there is no sale to cancel")
             if self._phase is Phase.BASKET:
                 async with self._store.transaction() as tx:
-                    await move(tx, sale.id, SaleState.CANCELLED, only_from=(SaleState.BASKET,))
+                    await tx.run(
+                        lambda s: self._sales.void_now(
+                            s, sale.id, SaleState.CANCELLED, only_from=(SaleState.BASKET,)
+                        )
+                    )
                 self._enter(Phase.IDLE, None)
                 await self._show(views.welcome(self._settings.shop_name, M.SALE_CANCELLED))
                 return "cancelled"
@@ -507,7 +511,11 @@ class Checkout:
                 return
             try:
                 async with self._store.transaction() as tx:
-                    await move(tx, sale.id, SaleState.ABANDONED, only_from=(SaleState.BASKET,))
+                    await tx.run(
+                        lambda s: self._sales.void_now(
+                            s, sale.id, SaleState.ABANDONED, only_from=(SaleState.BASKET,)
+                        )
+                    )
             except StoreUnwritable:
                 self._touch()  # the basket stays; it times out again later
                 return
