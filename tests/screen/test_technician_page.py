@@ -95,6 +95,7 @@ def test_the_right_token_shows_device_health_with_the_fix_and_reprints(
     assert "fix: plug the device in and check the cable" in display
     assert "ok" in page.text_content('#devices .device[data-kind="printer"] .verdict')
     assert page.text_content("#link dd") == "yes"
+    assert '"status":' in page.text_content("#config"), "the fleet config's status is shown"
     assert page.text_content("#sales tr td:nth-child(3)") == "¥10.00"
 
     page.click("#reprint-newest")
