@@ -60,7 +60,7 @@ from edged.services.part import (
     StatusProvider,
 )
 from edged.services.stock.updates import catalog_levels
-from edged.store import Store, StoreError
+from edged.store import Store, StoreError, StoreUnwritable
 from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
@@ -145,7 +145,8 @@ class Daemon:
         try:
             try:
                 await self._start()
-            except (StoreError, OSError) as exc:
+            except (StoreError, StoreUnwritable, OSError) as exc:
+                # A disk too full to record the boot: say so; systemd retries the start.
                 log.error("cannot start", extra={"reason": str(exc)})
                 return EXIT_FAILED
             freeze_startup_heap()
