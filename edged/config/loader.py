@@ -14,6 +14,8 @@ from edged.config.usable import usability_problems
 
 ENV_PREFIX = "EDGED_"
 """`EDGED_BROKER__PASSWORD=...` sets `broker.password`; `__` separates nested keys."""
+PROCESS_VARIABLES = frozenset({"EDGED_LOG_LEVEL"})
+"""`EDGED_*` variables that set up the process (runtime/logs.py), not a config key."""
 
 
 class ConfigError(Exception):
@@ -82,7 +84,7 @@ def apply_env_overrides(
     """Set `EDGED_A__B=v` as `raw["a"]["b"] = "v"`; returns which variable set which key."""
     origin: dict[tuple[str, ...], str] = {}
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX:
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX or name in PROCESS_VARIABLES:
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         node = raw

@@ -131,6 +131,12 @@ def test_a_bad_environment_override_names_the_key_and_the_variable() -> None:
     )
 
 
+def test_the_log_level_variable_sets_up_the_process_and_is_no_config_key() -> None:
+    config = load_config(None, {"EDGED_LOG_LEVEL": "debug"})
+
+    assert config == load_config(None, {})
+
+
 def test_development_toml_is_exactly_what_runs_with_no_file() -> None:
     written_out = load_config(REPO / "config/development.toml", {})
     assert written_out == load_config(None, {})
