@@ -2,8 +2,9 @@
 
 Each daemon is `edged run` in its own process with its own store, on simulated devices, all
 trusting one operator key. The bench pushes a fleet layer and times until every device's
-retained `cfg.state` says `applied`, then pushes one whose broker port is dead and times
-until every device has `rolled_back` and is back online. It counts what each device
+retained `cfg.state` says `applied` (first a layer checkout takes live, then one that
+rebuilds every part), then pushes one whose broker port is dead and times until every
+device has `rolled_back` and is back online. It counts what each device
 published (an independent subscriber on `edge/v1/#`) and reads each daemon's RSS.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edged.app.daemon_swarm import free_port, rss_mb, stop_daemons
 from edged.contract.bodies import BodyError, ConfigState, parse_body
 from edged.contract.envelope import EnvelopeError, decode_envelope
 from edged.fleetctl.broker import BrokerOptions, OperatorSession
@@ -103,13 +103,6 @@ interval_s = 60
     return path
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _wait(what: str, check: Callable[[], bool], timeout: float) -> float:
     started = time.monotonic()
     while not check():
@@ -153,7 +146,7 @@ def run_fleet_bench(daemons: int, grace_s: int, timeout_s: float) -> dict[str, o
                 lambda: watcher.count(lambda d: watcher.online.get(d, False), devices) == daemons,
                 timeout_s,
             )
-            rss = [_rss_mb(p.pid) for p in processes]
+            rss = [rss_mb(p.pid) for p in processes]
             options = BrokerOptions(port=broker.port)
             fleet = Scope.parse("fleet")
 
@@ -162,48 +155,48 @@ def run_fleet_bench(daemons: int, grace_s: int, timeout_s: float) -> dict[str, o
                 with OperatorSession(options, f"fleet-bench-push-{version}") as session:
                     session.publish(fleet.topic, envelope.to_bytes(), retain=True)
 
+            def applied_everywhere(version: int) -> Callable[[], bool]:
+                def check(d: str) -> bool:
+                    s = watcher.config.get(d)
+                    return (
+                        s is not None and s.status.value == "applied" and s.applied.fleet == version
+                    )
+
+                return lambda: watcher.count(check, devices) == daemons
+
+            def rolled_back_everywhere(kept: int) -> bool:
+                def check(d: str) -> bool:
+                    s = watcher.config.get(d)
+                    return (
+                        s is not None
+                        and s.status.value == "rolled_back"
+                        and s.applied.fleet == kept
+                        and watcher.online.get(d, False)
+                    )
+
+                return watcher.count(check, devices) == daemons
+
             before = sum(watcher.messages.values())
-            push(1, {"checkout": {"inactivity_timeout_s": 61}})
-            applied_s = _wait(
-                "all applied",
-                lambda: (
-                    watcher.count(
-                        lambda d: (
-                            (s := watcher.config.get(d)) is not None
-                            and s.status.value == "applied"
-                            and s.applied.fleet == 1
-                        ),
-                        devices,
-                    )
-                    == daemons
-                ),
-                timeout_s,
-            )
-            rollout_messages = sum(watcher.messages.values()) - before
-            push(2, {"broker": {"port": _dead_port()}})
+            push(1, {"checkout": {"inactivity_timeout_s": 61}})  # taken live by checkout
+            live_s = _wait("all applied live", applied_everywhere(1), timeout_s)
+            live_messages = sum(watcher.messages.values()) - before
+            before = sum(watcher.messages.values())
+            push(2, {"link": {"reconnect_max_s": 6}})  # rebuilds every part, then the gate
+            rebuilt_s = _wait("all rebuilt and applied", applied_everywhere(2), timeout_s)
+            rebuilt_messages = sum(watcher.messages.values()) - before
+            push(3, {"broker": {"port": free_port()}})  # fails the gate everywhere
             rolled_s = _wait(
-                "all rolled back and online",
-                lambda: (
-                    watcher.count(
-                        lambda d: (
-                            (s := watcher.config.get(d)) is not None
-                            and s.status.value == "rolled_back"
-                            and s.applied.fleet == 1
-                            and watcher.online.get(d, False)
-                        ),
-                        devices,
-                    )
-                    == daemons
-                ),
-                timeout_s + grace_s,
+                "all rolled back and online", lambda: rolled_back_everywhere(2), timeout_s + grace_s
             )
-            rss_after = [_rss_mb(p.pid) for p in processes]
+            rss_after = [rss_mb(p.pid) for p in processes]
             per_device = [watcher.messages[d] for d in devices]
             return {
                 "daemons": daemons,
                 "all_online_s": round(up_s, 1),
-                "rollout_applied_s": round(applied_s, 1),
-                "rollout_messages_per_device": round(rollout_messages / daemons, 1),
+                "live_rollout_applied_s": round(live_s, 1),
+                "live_rollout_messages_per_device": round(live_messages / daemons, 1),
+                "rebuild_rollout_applied_s": round(rebuilt_s, 1),
+                "rebuild_rollout_messages_per_device": round(rebuilt_messages / daemons, 1),
                 "rollback_s": round(rolled_s, 1),
                 "grace_s": grace_s,
                 "messages_per_device_total": {
@@ -215,14 +208,7 @@ def run_fleet_bench(daemons: int, grace_s: int, timeout_s: float) -> dict[str, o
                 "rss_mb_after_rollback": _spread(rss_after),
             }
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_daemons(processes)
             client.loop_stop()
             broker.stop()
 
@@ -233,13 +219,6 @@ def _spread(values: list[float]) -> dict[str, float]:
         "median": round(statistics.median(values), 1),
         "max": round(max(values), 1),
     }
-
-
-def _dead_port() -> int:
-    """A loopback port nothing listens on (bound, read, closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main_json(daemons: int, grace_s: int, timeout_s: float) -> int:

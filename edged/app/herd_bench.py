@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from edged.app.daemon_swarm import free_port, rss_mb, stop_daemons
+
 CONNECTED = "mqtt connected"
 FAILED = "mqtt connect failed"
 
@@ -57,19 +59,13 @@ class HerdResult:
     rss_mb: float
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class HerdBroker:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed (scripts/system-packages.sh)")
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.log = workdir / "mosquitto.log"
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
@@ -179,18 +175,6 @@ def _most_in_one_second(times: list[float]) -> int:
     return best
 
 
-def _rss_mb(pids: list[int]) -> float:
-    total_kb = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
-
-
 def run_herd(
     daemons: int, down_s: float, reconnect_min_s: float, reconnect_max_s: float
 ) -> HerdResult:
@@ -220,7 +204,7 @@ def run_herd(
                     )
                 )
         _wait(lambda: all(_connected(log) >= 1 for log in logs), 300, processes, logs)
-        rss = _rss_mb([p.pid for p in processes])
+        rss = sum(rss_mb(p.pid) for p in processes)
         time.sleep(1)  # every daemon settled on its first connection
         broker.stop()
         time.sleep(down_s)
@@ -254,15 +238,7 @@ def run_herd(
             rss_mb=rss,
         )
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_daemons(processes)
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 
