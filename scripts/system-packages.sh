@@ -5,6 +5,11 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
+# The kiosk and technician pages are tested in Debian's headless Chromium (through
+# Playwright's client, never a browser it downloads); a CJK font makes the screenshots legible.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk' || need+=(fonts-wqy-microhei)
 # The interop matrix forms a three-node RabbitMQ cluster (MQTT plugin) on loopback.
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 [ ${#need[@]} -eq 0 ] && exit 0

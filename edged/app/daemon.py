@@ -33,7 +33,16 @@ from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
-from edged.services import checkout, payments, printing, release, sales, stock
+from edged.services import (
+    checkout,
+    kiosk_screen,
+    orders,
+    payments,
+    printing,
+    release,
+    sales,
+    stock,
+)
 from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
 from edged.store import Store, StoreError
 from edged.store.inbox import Inbox
@@ -167,6 +176,10 @@ class Daemon:
             cfg, self.clock, self.topics, store, outbox, inbox, downlink, self.control, parts,
             on_close=self.on_close, add_status=self.add_status, on_scan=self.on_scan,
         )  # fmt: skip
+        devices = await kiosk_screen.setup(
+            ctx, devices=devices, boot_id=self.boot_id,
+            sales_allowed=lambda: maintenance.sales_allowed,
+        )  # fmt: skip
         print_queue = await printing.setup(ctx, printer=devices.printer)
         ledger = await sales.setup(ctx, printing=print_queue)
         releases = await release.setup(ctx, device=devices.release, display=devices.display)
@@ -177,6 +190,7 @@ class Daemon:
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)
+        await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
 
         self._read_scans(parts, devices)
         self.control.register("status", functools.partial(self._status_command, devices))

@@ -7,9 +7,20 @@ import sys
 from collections.abc import Sequence
 
 from edged import __version__
-from edged.cli import bench, cart, check_config, cloudsim, control, demo, doctor, run, sim
+from edged.cli import (
+    bench,
+    cart,
+    check_config,
+    cloudsim,
+    control,
+    demo,
+    doctor,
+    order,
+    run,
+    sim,
+)
 
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, doctor, bench, cloudsim]
+SUBCOMMANDS = [demo, run, check_config, control, sim, cart, order, doctor, bench, cloudsim]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,7 +94,7 @@ def _drain_while_selling(args: argparse.Namespace, window: int) -> int:
     )
     print(
         f"cpu per drained message (whole process, shopper included): "
-        f"{r.cpu_ms_per_message * 1000:.0f} us"
+        f"{r.cpu_ms_per_message * 1000:.0f} us; raw paho: {r.raw_cpu_ms_per_message * 1000:.0f} us"
     )
     if r.steal_percent is not None:
         print(f"cpu stolen by the hypervisor during the run: {r.steal_percent:.1f} %")
@@ -179,6 +179,43 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_screen(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "screen", help="scan -> kiosk page updated (Chromium) p50/p99, and the RSS it adds"
+    )
+    parser.add_argument("--scans", type=int, default=300)
+    parser.set_defaults(handler=_screen)
+
+
+def _screen(args: argparse.Namespace) -> int:
+    from edged.services.kiosk_screen.bench import run_screen_bench
+
+    if args.scans < 1:
+        print("edged bench screen: --scans must be at least 1")
+        return 2
+    r = run_screen_bench(args.scans)
+    print(f"scans: {r.scans}  (sim.scan over the control socket -> the page's DOM updated)")
+    print(
+        f"scan -> page updated: p50 {r.p50_ms:.1f} ms  p99 {r.p99_ms:.1f} ms  max {r.max_ms:.1f} ms"
+    )
+    print(
+        f"sim.scan answered (checkout handled it): p50 {r.answered_p50_ms:.1f} ms"
+        f"  p99 {r.answered_p99_ms:.1f} ms"
+    )
+    print(f"load average (1 min) at the end: {r.load_average:.1f} on {os.cpu_count()} cores")
+    print(
+        f"start to READY: {r.ready_without_s * 1000:.0f} ms without the screen, "
+        f"{r.ready_with_s * 1000:.0f} ms with it"
+    )
+    added = (r.rss_with_kb - r.rss_without_kb) / 1024
+    print(
+        f"idle RSS: {r.rss_without_kb / 1024:.1f} MB without the screen, "
+        f"{r.rss_with_kb / 1024:.1f} MB with it and one page connected: +{added:.1f} MB"
+    )
+    print(f"p99 {r.p99_ms:.1f} ms / budget 50 ms = {r.p99_ms / 50:.2f}")
+    return 0
+
+
 def _add_herd(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "herd", help="N daemon processes on one mosquitto, the broker restarted under them"
@@ -217,4 +254,10 @@ def _herd(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES: list[Callable[[Any], None]] = [_add_drain, _add_checkout, _add_decode, _add_herd]
+BENCHES: list[Callable[[Any], None]] = [
+    _add_drain,
+    _add_checkout,
+    _add_decode,
+    _add_herd,
+    _add_screen,
+]

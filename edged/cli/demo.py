@@ -39,13 +39,19 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary data folder and print its path"
     )
+    parser.add_argument(
+        "--vending",
+        action="store_true",
+        help="a vending counter: the paid sale releases its door, then an online order is "
+        "collected from a slot with its pickup code",
+    )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="edged-demo-"))
     try:
-        return asyncio.run(_run(workdir))
+        return asyncio.run(_run(workdir, vending=args.vending))
     except DemoFailed as exc:
         print(f"\nedged demo FAILED: {exc}", file=sys.stderr)
         log = workdir / "daemon.log"
@@ -60,7 +66,7 @@ def handle(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _run(workdir: Path) -> int:
+async def _run(workdir: Path, *, vending: bool = False) -> int:
     from edged.cloudsim.scenarios import Settings
     from edged.cloudsim.server import CloudSim
     from edged.link.embedded_broker import EmbeddedBroker
@@ -74,7 +80,7 @@ async def _run(workdir: Path) -> int:
     daemon: asyncio.subprocess.Process | None = None
     try:
         await asyncio.to_thread(sim.start)
-        config = _write_config(workdir, data, host, port)
+        config = _write_config(workdir, data, host, port, vending=vending)
         with (workdir / "daemon.log").open("wb") as log:
             daemon = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "edged", "run", "--config", str(config),
@@ -90,6 +96,8 @@ async def _run(workdir: Path) -> int:
         await asyncio.sleep(0.2)  # let the last display frames through
         print("\nreceipt:\n" + receipt)
         await _check_cloud(sim)
+        if vending:
+            await _vending(socket_path, sim)
         echo.cancel()
         print(f"edged demo: done in {time.monotonic() - started:.1f} s")
         return 0
@@ -105,10 +113,33 @@ async def _run(workdir: Path) -> int:
         await broker.stop()
 
 
-def _write_config(workdir: Path, data: Path, host: str, port: int) -> Path:
+VENDING_CONFIG = """
+[device]
+kind = "vending"
+id = "dev-vending"
+
+[release]
+driver = "sim"
+slots = 2
+
+[release.sensor]
+driver = "sim"
+shopper = "takes"
+open_after_s = 1.0
+close_after_s = 1.5
+
+[vending]
+door_slot = 1
+"""
+
+
+def _write_config(
+    workdir: Path, data: Path, host: str, port: int, *, vending: bool = False
+) -> Path:
     path = workdir / "edged.toml"
     path.write_text(
         f"""# written by `edged demo`
+{VENDING_CONFIG if vending else ""}
 [paths]
 data_dir = "{data}"
 
@@ -190,6 +221,55 @@ async def _wait_receipt(socket_path: Path, data: Path) -> str:
             return receipts[0].read_text(encoding="utf-8")
         await asyncio.sleep(0.2)
     raise DemoFailed(f"no receipt within {DEADLINE_S:.0f} s")
+
+
+async def _wait_release(socket_path: Path, key: str, value: str) -> dict[str, Any]:
+    """Until the newest release (of `key` = sale_id/order_id `value`) has ended; its row."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = await _call(socket_path, "status")
+        last = status.get("release", {}).get("last") or {}
+        if last.get(key) == value and last.get("ended_at"):
+            return dict(last)
+        await asyncio.sleep(0.2)
+    raise DemoFailed(f"the release for {key} {value} did not end within 30 s")
+
+
+async def _vending(socket_path: Path, sim: Any) -> None:
+    """The paid sale's door, then a mini-program order collected from slot 2 by its code."""
+    from edged.contract.bodies import OrderCollect
+    from edged.contract.topics import DeviceTopics
+
+    status = await _call(socket_path, "status")
+    sale_id = status["checkout"]["last_paid_sale"]
+    door = await _wait_release(socket_path, "sale_id", sale_id)
+    if door["state"] != "closed":
+        raise DemoFailed(f"the door's release ended {door['state']!r}")
+    print("door: unlocked once after the PAID commit, opened, closed")
+    order = await asyncio.to_thread(
+        sim.create_order,
+        DeviceTopics("dev-site", "dev-vending"),
+        collect=OrderCollect(mode="slot", slot=2, prestocked=True),
+    )
+    print(f"mini-program: order {order.order_id} placed for slot 2, pickup code {order.code}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = await _call(socket_path, "status")
+        if status.get("orders", {}).get("by_state", {}).get("ready"):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise DemoFailed("the order did not arrive ready within 10 s")
+    print(f"shopper types the pickup code {order.code}")
+    answer = await _call(socket_path, "order.code", {"code": order.code})
+    if not answer["ok"]:
+        raise DemoFailed(f"the pickup code was refused: {answer['message']}")
+    slot = await _wait_release(socket_path, "order_id", order.order_id)
+    if slot["state"] != "closed":
+        raise DemoFailed(f"the slot's release ended {slot['state']!r}")
+    print("slot 2: unlocked once for the redeemed order, opened, closed")
+    again = await _call(socket_path, "order.code", {"code": order.code})
+    print(f"the same code again: {again['message']}")
 
 
 async def _check_cloud(sim: Any) -> None:

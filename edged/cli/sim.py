@@ -26,6 +26,15 @@ def register(commands: Any) -> None:
         sub.add_argument("code", metavar="CODE")
         add_config_option(sub)
         sub.set_defaults(handler=handle_sim, control_command=f"sim.{device}")
+    door = devices.add_parser("door", help="open or close the simulated door of a vending counter")
+    door.add_argument("state", choices=("open", "closed"))
+    door.add_argument("--slot", type=int, default=1)
+    add_config_option(door)
+    door.set_defaults(handler=handle_door)
+
+
+def handle_door(args: argparse.Namespace) -> int:
+    return send(args, "sim.door", {"slot": args.slot, "state": args.state})
 
 
 def handle_sim(args: argparse.Namespace) -> int:

@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edged.cloudsim.keys import BackendKeys
+from edged.cloudsim.orders import OrderDesk
 from edged.cloudsim.scenarios import Scenario, Settings, scenario_for_code
 from edged.contract.bodies import (
     BodyError,
     CloseRequest,
     MicropayRequest,
     NativeCreateRequest,
+    OrderBody,
     PayResult,
     QueryRequest,
     ReleaseReport,
@@ -71,6 +73,7 @@ class Backend:
         self.trades: dict[str, Trade] = {}
         self.txns: dict[str, dict[str, Any]] = {}
         self.releases: dict[int, list[str]] = {}
+        self.desk = OrderDesk(keys.signing)
         """Release id -> the states its `txn.release` reports went through, in order."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
@@ -135,7 +138,11 @@ class Backend:
             return self._cancel(parse_body(ReverseRequest, envelope.body).trade_no)
         if kind == "pay.close":
             return self._cancel(parse_body(CloseRequest, envelope.body).trade_no)
-        if kind == "txn.release":
+        if kind == "order.status":
+            status = parse_body(OrderBody, envelope.body)
+            self.desk.record_status(status.order_id, status.status.value)
+            return []
+        if kind in ("txn.release", "order.release"):
             report = parse_body(ReleaseReport, envelope.body)
             self.releases.setdefault(report.release_id, []).append(report.state.value)
             return []

@@ -18,8 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edged.cloudsim.backend import Backend, Outgoing
 from edged.cloudsim.keys import ensure_keys
+from edged.cloudsim.orders import PlacedOrder
 from edged.cloudsim.scenarios import Settings
-from edged.contract.topics import backend_uplink_filter
+from edged.contract.topics import DeviceTopics, backend_uplink_filter
 
 log = logging.getLogger("edged.cloudsim")
 
@@ -95,6 +96,29 @@ class CloudSim:
             held, self._held = self._held or [], None
         for topic, payload in held:
             self._on_payload(topic, payload)
+
+    def create_order(self, device: DeviceTopics, **options: Any) -> PlacedOrder:
+        """Place a paid mini-program order at `device` (signed `cmd/order` order.created);
+        the shopper's 6-digit code is on the returned order."""
+        with self.lock:
+            order, signed = self.backend.desk.place(device, **options)
+        self.publish(signed.topic, signed.payload)
+        return order
+
+    def cancel_order(self, order_id: str) -> None:
+        with self.lock:
+            signed = self.backend.desk.cancel(order_id)
+        self.publish(signed.topic, signed.payload)
+
+    def pickup_token(self, order_id: str, **options: Any) -> str:
+        """The text of the order's pickup QR (`ttl_s`, or `device` for another device's)."""
+        with self.lock:
+            return self.backend.desk.pickup_token(order_id, **options)
+
+    def order_statuses(self, order_id: str) -> list[str]:
+        with self.lock:
+            order = self.backend.desk.orders.get(order_id)
+            return [] if order is None else list(order.statuses)
 
     def summary(self) -> dict[str, Any]:
         with self.lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -181,6 +182,13 @@ class Vending(Section):
     payment (the shopper may still be there); later, the sale is marked for refund."""
 
 
+class Orders(Section):
+    """Mini-program orders collected at this device."""
+
+    print_tickets: bool = True
+    """Print a pick ticket when an order arrives, so staff can prepare it."""
+
+
 class Cloud(Section):
     mode: Literal["simulated", "remote"] = "simulated"
     """`simulated` runs the simulated mini-program backend beside the daemon (development)."""
@@ -188,6 +196,32 @@ class Cloud(Section):
 
 class Health(Section):
     interval_s: float = Field(30, ge=1)
+
+
+class ScreenTls(Section):
+    cert_file: Path
+    key_file: Path
+
+
+class Screen(Section):
+    """The kiosk's touch-screen page (`/`) and the technician page (`/tech`)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    """Loopback unless the page must be reached from elsewhere; then TLS or the token."""
+    port: int = Field(8080, ge=0, le=65535)
+    """0 picks a free port (the daemon logs it and `edged status` shows it)."""
+    language: Literal["zh", "en"] = "zh"
+    """The language a page starts in; the shopper can switch."""
+    tls: ScreenTls | None = None
+
+    def on_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
 class DaemonConfig(Section):
@@ -206,5 +240,22 @@ class DaemonConfig(Section):
     payments: Payments = Payments()
     checkout: Checkout = Checkout()
     vending: Vending = Vending()
+    orders: Orders = Orders()
     cloud: Cloud = Cloud()
     health: Health = Health()
+    screen: Screen = Screen()
+
+    @model_validator(mode="after")
+    def _screen_off_loopback_is_protected(self) -> DaemonConfig:
+        screen = self.screen
+        if (
+            screen.enabled
+            and not screen.on_loopback()
+            and screen.tls is None
+            and self.security.technician_token is None
+        ):
+            raise ValueError(
+                f"screen.host {screen.host!r} is not loopback: "
+                "set [screen.tls] or security.technician_token"
+            )
+        return self

@@ -273,20 +273,92 @@ class StockApplied(Body):
     """Products it named that were already at this version or newer, left as they were."""
 
 
+# -- mini-program orders: downlink cmd/order, uplink evt/order ----------------------------
+
+OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+DeviceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class OrderLine(Body):
+    barcode: Barcode
+    name: ProductName
+    quantity: int = Field(gt=0, le=999, strict=True)
+    unit_price_fen: Fen
+
+
+class OrderCollect(Body):
+    """How the shopper collects: at the counter (staff hand it over against a collection
+    slip), or from a slot of the vending cabinet that opens for the order."""
+
+    mode: Literal["counter", "slot"]
+    slot: int | None = Field(None, ge=1, le=64, strict=True)
+    prestocked: bool = False
+    """The goods are already in the slot: the order is ready as soon as it arrives."""
+
+    @model_validator(mode="after")
+    def _slot_for_slot_mode(self) -> OrderCollect:
+        if self.mode == "slot" and self.slot is None:
+            raise ValueError("a slot pickup names its slot")
+        if self.mode == "counter" and (self.slot is not None or self.prestocked):
+            raise ValueError("a counter pickup has no slot")
+        return self
+
+
+class PickupCredential(Body):
+    code_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    """SHA-256, in hex, of `{order_id}:{code}`: the 6-digit code the shopper may type."""
+    expires_at: Timestamp
+    """After this the order can no longer be collected here (it becomes `expired`)."""
+
+
+class OrderPlaced(Body):
+    """`order.created` / `order.changed`: a paid mini-program order to collect at this device.
+    `changed` replaces lines, collection and credential of an order not yet collected."""
+
+    order_id: OrderId
+    lines: list[OrderLine] = Field(min_length=1, max_length=100)
+    paid_fen: Fen
+    """Already paid online: the kiosk takes no money for it."""
+    collect: OrderCollect
+    pickup: PickupCredential
+
+
+class OrderCancelled(Body):
+    """`order.cancelled`: the order will not be collected (refunded online)."""
+
+    order_id: OrderId
+    reason: str = Field("", max_length=200)
+
+
+class PickupToken(Body):
+    """`order.pickup`: the body of the signed envelope a pickup QR carries (see
+    `contract/pickup.py`). Signed by the backend's key like any downlink, with `exp`; valid
+    only at `site`/`device`, verified offline, redeemed once."""
+
+    order_id: OrderId
+    site: DeviceName
+    device: DeviceName
+
+
 class OrderStatus(StrEnum):
     RECEIVED = "received"
-    PRINTED = "printed"
+    TICKET_PRINTED = "ticket_printed"
     READY = "ready"
-    FULFILLED = "fulfilled"
+    COLLECTED = "collected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
     FAILED = "failed"
 
 
 class OrderBody(Body):
-    """`order.status`: where a mini-program order is at this device."""
+    """`order.status`: where a mini-program order is at this device, committed before sent."""
 
-    order_id: str = Field(min_length=1, max_length=64)
+    order_id: OrderId
     status: OrderStatus
     reason: str = Field("", max_length=200)
+    at: Timestamp | None = None
+    collected_by: Literal["qr", "code"] | None = None
+    """How the shopper proved it was theirs (for `collected`)."""
 
 
 class HealthDevice(Body):
@@ -325,6 +397,10 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
     "txn.release": (Uplink.TXN, ReleaseReport, ReleaseReport.__doc__ or ""),
     "order.status": (Uplink.ORDER, OrderBody, OrderBody.__doc__ or ""),
+    "order.release": (Uplink.ORDER, ReleaseReport, "An order's slot release (see txn.release)."),
+    "order.created": (Downlink.ORDER, OrderPlaced, OrderPlaced.__doc__ or ""),
+    "order.changed": (Downlink.ORDER, OrderPlaced, OrderPlaced.__doc__ or ""),
+    "order.cancelled": (Downlink.ORDER, OrderCancelled, OrderCancelled.__doc__ or ""),
     "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
     "stock.applied": (Uplink.STOCK, StockApplied, StockApplied.__doc__ or ""),
     "health.report": (Uplink.HEALTH, HealthBody, HealthBody.__doc__ or ""),

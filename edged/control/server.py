@@ -73,6 +73,12 @@ class ControlServer:
                 raise TypeError
         except (ValueError, TypeError, KeyError):
             return {"ok": False, "error": 'expected {"cmd": "...", "args": {...}}'}
+        return await self.dispatch(command, args)
+
+    async def dispatch(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Run one command as if it came over the socket (the kiosk page's buttons do this),
+        and answer the same reply: `{"ok": true, "result": ...}` or `{"ok": false, "error"}`.
+        """
         handler = self._handlers.get(command)
         if handler is None:
             return {"ok": False, "error": f"unknown command {command!r}"}

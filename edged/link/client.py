@@ -35,6 +35,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger("edged.link")
 
 MISC_INTERVAL_S = 1.0
+READ_BURST = 32
+"""Packets read per turn of the event loop (see `MqttConnection._read`)."""
 CONNACK_TIMEOUT_S = 10.0
 SUBACK_TIMEOUT_S = 10.0
 RECEIVE_MAXIMUM = 32
@@ -322,7 +324,26 @@ class MqttConnection:
             self._teardown(self._disconnect_reason or f"network: {mqtt.error_string(rc)}")
 
     def _read(self) -> MQTTErrorCode:
-        return self._client.loop_read()
+        """At most READ_BURST packets per turn of the loop, then let the shopper's work run.
+
+        paho's `loop_read` reads as many packets as it has messages in flight (a whole
+        window of PUBACKs, tens of milliseconds on a busy board) in one callback, which
+        would hold a scan's display update behind it. This is the same loop, bounded; when
+        it stops at the bound, more may be waiting in the kernel or in TLS's own buffer
+        (where epoll cannot see it), so it asks to be called again on the next turn.
+        """
+        client = self._client
+        for _ in range(READ_BURST):
+            if client._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = client._packet_read()
+            if rc > 0:
+                return client._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        if not self.closed.done():
+            self._loop.call_soon(self._on_readable)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _write(self) -> MQTTErrorCode:
         return self._client.loop_write()

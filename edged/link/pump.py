@@ -6,12 +6,14 @@ Rules it keeps:
   published in that order on one connection, so each topic (one priority per topic) goes
   out in seq order. After a reconnect it starts again from the oldest undelivered row.
 - Window: a row occupies a window slot from PUBLISH until its delivered mark is committed
-  (not merely until PUBACK), so a crash at any moment re-sends at most `window` rows and
+  (not merely until PUBACK), so a crash of the process at any moment re-sends at most
+  `window` rows (marks commit without their own fsync: a power cut may also re-send the
+  marks since the last fsynced commit or checkpoint, never lose a row), and
   paho never holds more than `window` messages (nor more than the broker's MQTT 5 Receive
   Maximum). Nothing waits in memory beyond one page
   of rows read ahead.
 - Batching: PUBACKs are collected and marked in one transaction per batch (group commit:
-  while one batch commits the next gathers), so a fast drain costs one fsync per batch.
+  while one batch commits the next gathers), so a fast drain costs one commit per batch.
 - Money first: when a row of higher priority (lower number) than the cursor is written,
   the cursor restarts from the top, so a sale is not queued behind a telemetry backlog.
 """
@@ -34,6 +36,8 @@ log = logging.getLogger("edged.link.pump")
 IDLE_POLL_S = 2.0
 """Backstop poll when idle: rows written without `Outbox.add` are found within this."""
 NO_CURSOR = (-1, 0)
+PUBLISH_BURST = 32
+"""Publishes handed to paho per turn of the event loop."""
 
 
 @dataclass
@@ -154,8 +158,15 @@ class OutboxPump:
                     cursor = (rows[-1].priority, rows[-1].seq)
                     busy = set(self._inflight.values()) | self._marking | set(self._acked)
                     buffer.extend(row for row in rows if row.seq not in busy)
+                burst = 0
                 while buffer and self.in_flight < window:
                     self._publish(conn, buffer.popleft())
+                    burst += 1
+                    if burst % PUBLISH_BURST == 0:
+                        # Let the loop write these and run a shopper's scan before going on.
+                        await asyncio.sleep(0)
+                        if conn.closed.done():
+                            raise ConnectionLost(conn.closed.result())
                 if more and ahead is None and len(buffer) < self._page // 2:
                     # Read the next page while this one is being published and acknowledged.
                     ahead = asyncio.ensure_future(self._outbox.pending(self._page, after=cursor))

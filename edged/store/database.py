@@ -144,8 +144,9 @@ class Transaction:
     COMMIT's own if nothing follows, so a whole transaction can cost a single hop.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, now: str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, now: str, *, fsync: bool = True) -> None:
         self._conn = conn
+        self._fsync = fsync
         self.now = now
         """The wall time of this transaction as RFC 3339, one value for every row it writes."""
         self.begun = False
@@ -175,17 +176,24 @@ class Transaction:
             await self._hop(_nothing, commit=True)
 
     async def _hop(self, work: Callable[[Statements], T], *, commit: bool) -> T:
-        statements = Statements(_raw(self._conn), self.now)
+        raw = _raw(self._conn)
+        statements = Statements(raw, self.now)
         deferred, self._deferred = self._deferred, []
 
         def in_writer_thread() -> tuple[list[Any], T]:
             if not self.begun:
+                if not self._fsync:
+                    statements.execute("PRAGMA synchronous = NORMAL")
                 statements.execute("BEGIN IMMEDIATE")
                 self.begun = True
             done = [queued(statements) for queued, _ in deferred]
             result = work(statements)
             if commit:
-                statements.execute("COMMIT")
+                try:
+                    statements.execute("COMMIT")
+                finally:
+                    if not self._fsync:
+                        _durable_again(raw)
             return done, result
 
         try:
@@ -221,6 +229,13 @@ class Transaction:
 
 def _nothing(_: Statements) -> None:
     return None
+
+
+def _durable_again(conn: sqlite3.Connection) -> None:
+    """Back to synchronous=FULL once no transaction is open (the pragma is refused inside)."""
+    if conn.in_transaction:
+        conn.rollback()
+    conn.execute("PRAGMA synchronous = FULL")
 
 
 def _raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
@@ -294,14 +309,20 @@ class Store:
             await self._writer.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, fsync: bool = True) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT (fsynced); any exception rolls everything back.
 
         One writer at a time, in arrival order. A transaction that wrote nothing costs no
         SQLite round trip, so waiting for the writers before it is cheap.
+
+        `fsync=False` is for bookkeeping whose loss on a power cut is harmless (the outbox's
+        delivered marks: a lost mark is a re-send the cloud drops by id): it commits with
+        synchronous=NORMAL, so it survives a crash of the process but reaches the disk with
+        the next fsynced commit or checkpoint, and never delays a fact's commit by its own
+        fsync. The connection is FULL again before the lock is released, whatever happened.
         """
         async with self._lock:
-            tx = Transaction(self._writer, rfc3339(self.clock.now()))
+            tx = Transaction(self._writer, rfc3339(self.clock.now()), fsync=fsync)
             try:
                 yield tx
                 await tx._commit()
@@ -323,6 +344,7 @@ class Store:
         raw = _raw(self._writer)
         if raw.in_transaction:
             raw.rollback()
+        raw.execute("PRAGMA synchronous = FULL")
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         rows = await self._reader.execute_fetchall(sql, params)

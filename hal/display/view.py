@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ViewItem(BaseModel):
+    """One basket line as a screen lists it; every amount is text the service formatted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: int
+    name: str
+    quantity: int
+    unit_price: str
+    amount: str
 
 
 class DisplayView(BaseModel):
@@ -18,6 +32,14 @@ class DisplayView(BaseModel):
     """Data of a QR code the shopper scans (native-QR payment)."""
     tone: str = "info"
     """`info`, `ok`, `warn` or `error`: how a screen colours the view."""
+    kind: str = "message"
+    """What a touch screen lays out: `welcome`, `basket`, `paying`, `qr`, `paid` or `message`."""
+    items: list[ViewItem] = Field(default_factory=list)
+    """Every basket line (a screen scrolls; `lines` keeps only the newest)."""
+    total: str | None = None
+    """The amount alone (`¥10.00`), for a screen that labels it itself."""
+    expires_at: datetime | None = None
+    """When the shown QR stops being valid (a screen counts down to it)."""
 
     def pole_lines(self) -> tuple[str, str]:
         second = self.amount if self.amount is not None else (self.lines[0] if self.lines else "")

@@ -398,3 +398,41 @@ async def test_print_jobs_survive_the_migration_that_lets_receipts_be_laid_out_l
                 )
     finally:
         await store.close()
+
+
+async def writer_sync_level(store: Store) -> int:
+    async with store.transaction() as tx:
+        row = await tx.fetchone("PRAGMA synchronous")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_bookkeeping_commits_without_fsync_and_facts_stay_fully_synced(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        async with store.transaction(fsync=False) as tx:
+            await tx.execute("INSERT INTO sequences (name, value) VALUES ('mark', 1)")
+            inside = await tx.fetchone("PRAGMA synchronous")
+        assert inside is not None and inside[0] == 1, "NORMAL: no fsync at this commit"
+        assert await store.fetchone("SELECT value FROM sequences WHERE name = 'mark'") is not None
+        assert await writer_sync_level(store) == 2, "the next fact commits with FULL again"
+
+        with pytest.raises(RuntimeError, match="boom"):
+            async with store.transaction(fsync=False) as tx:
+                await tx.execute("INSERT INTO sequences (name, value) VALUES ('lost', 1)")
+                raise RuntimeError("boom")
+        assert await store.fetchone("SELECT 1 FROM sequences WHERE name = 'lost'") is None
+        assert await writer_sync_level(store) == 2, "FULL again after a rollback too"
+
+        outbox = Outbox(store, TOPICS)
+        async with store.transaction() as tx:
+            envelope = await outbox.add(tx, Uplink.TXN, "txn.completed", {"n": 1})
+        [row] = await outbox.pending(10)
+        assert row.msg_id == envelope.id
+        await outbox.mark_delivered([row.seq])
+        assert await outbox.pending(10) == []
+        assert await writer_sync_level(store) == 2, "marking delivered leaves FULL behind"
+    finally:
+        await store.close()

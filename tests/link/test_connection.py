@@ -157,3 +157,39 @@ def test_daemon_with_no_broker_config_runs_the_embedded_broker(tmp_path: Path) -
         assert code == 0
     finally:
         daemon.kill()
+
+
+async def test_a_window_of_pubacks_is_read_a_bounded_burst_per_turn_of_the_loop(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shopper's scan waits for at most one burst, not for a whole window of PUBACKs."""
+    from edged.link.client import READ_BURST, MqttConnection
+
+    bursts: list[int] = []
+    original = MqttConnection._on_readable
+
+    def counted(self: MqttConnection) -> None:
+        reads = {"n": 0}
+        packet_read = self._client._packet_read
+
+        def one() -> Any:
+            reads["n"] += 1
+            return packet_read()
+
+        self._client._packet_read = one  # type: ignore[method-assign]
+        try:
+            original(self)
+        finally:
+            self._client._packet_read = packet_read  # type: ignore[method-assign]
+            bursts.append(reads["n"])
+
+    monkeypatch.setattr(MqttConnection, "_on_readable", counted)
+    async with link_parts(tmp_path, plain_settings(mosquitto.port, inflight_window=256)) as parts:
+        await parts.add(3000, [Uplink.TXN])
+        parts.start()
+        await wait_until_drained(parts)
+        status = await parts.link.status()
+    assert status["delivered"] >= 3000 and status["queue_depth"] == 0
+    # A burst reads READ_BURST packets, plus one more read that finds the socket empty.
+    assert max(bursts) <= READ_BURST + 1
+    assert max(bursts) == READ_BURST, "PUBACKs did queue up, and were read in bursts"

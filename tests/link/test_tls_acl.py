@@ -221,6 +221,37 @@ async def test_an_endpoints_server_name_is_what_its_certificate_is_checked_again
     assert status["tls"] is True and status["broker"] == f"127.0.0.1:{port}"
 
 
+async def test_a_backlog_drains_over_mtls_in_bounded_reads(
+    tmp_path: Path, tls_broker: TlsBroker
+) -> None:
+    """Reads stop at a burst bound; what TLS has already decrypted must still be read."""
+    port = tls_broker.broker.port
+    backend = Observer(
+        "127.0.0.1", port, ["edge/v1/s1/k1/evt/#"], tls=tls_broker.paho_tls("backend")
+    ).start()
+    try:
+        settings = plain_settings(
+            port,
+            host="localhost",
+            tls=tls_broker.device_tls("k1"),
+            allow_plain_tcp=False,
+            inflight_window=256,
+        )
+        async with link_parts(tmp_path, settings) as parts:
+            ids = await parts.add(2000, [Uplink.TXN, Uplink.STOCK])
+            parts.start()
+            await backend.await_for(
+                lambda seen: {m.json()["id"] for m in seen} >= set(ids), within_s=30
+            )
+            for _ in range(200):
+                if (await parts.outbox.stats()).depth == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await parts.outbox.stats()).depth == 0
+    finally:
+        backend.stop()
+
+
 async def test_wrong_ca_fails_clearly_and_keeps_retrying(
     tmp_path: Path, tls_broker: TlsBroker
 ) -> None:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from edged.contract.pickup import is_pickup_token
 from edged.services.payments.codes import classify_payment_code
 from edged.services.payments.protocol import PaymentMethod
 
@@ -43,12 +44,19 @@ class PaymentCode:
 
 
 @dataclass(frozen=True)
+class ForeignCode:
+    """A code another service reads (a mini-program pickup QR): checkout leaves it alone."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class UnknownCode:
     reason: str
     """Safe to show and log: it never repeats the scanned text."""
 
 
-Classified = ProductCode | PaymentCode | UnknownCode
+Classified = ProductCode | PaymentCode | ForeignCode | UnknownCode
 
 
 def gtin_check_digit(body: str) -> int:
@@ -73,6 +81,8 @@ def classify(text: str) -> Classified:
     code = text.strip()
     if not code:
         return UnknownCode("empty scan")
+    if is_pickup_token(code):
+        return ForeignCode("pickup")
     if len(code) > MAX_SCAN_CHARS:
         return UnknownCode("code too long")
     if code.isascii() and code.isdigit():

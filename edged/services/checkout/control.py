@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from edged.contract.pickup import MAX_TOKEN_CHARS, is_pickup_token
 from edged.control.server import CommandError, ControlServer
 from edged.services.checkout.codes import MAX_SCAN_CHARS
 from edged.services.checkout.service import Checkout, CheckoutError
@@ -81,8 +82,9 @@ async def _feed(
     checkout: Checkout, reader: CodeReader, name: str, args: dict[str, Any]
 ) -> dict[str, Any]:
     code = args.get("code")
-    if not isinstance(code, str) or not code.strip() or len(code) > MAX_SCAN_CHARS:
-        raise CommandError(f"code must be 1-{MAX_SCAN_CHARS} characters of text")
+    limit = MAX_TOKEN_CHARS if isinstance(code, str) and is_pickup_token(code) else MAX_SCAN_CHARS
+    if not isinstance(code, str) or not code.strip() or len(code) > limit:
+        raise CommandError(f"code must be 1-{limit} characters of text")
     if not isinstance(reader, SimulatedReader):
         raise CommandError(f'the {name} is a real device; sim.{name} needs driver = "sim"')
     before = checkout.scans_handled

@@ -27,7 +27,13 @@ from typing import Any
 
 from edged.services.checkout import messages as M
 from edged.services.checkout import views
-from edged.services.checkout.codes import PaymentCode, ProductCode, UnknownCode, classify
+from edged.services.checkout.codes import (
+    ForeignCode,
+    PaymentCode,
+    ProductCode,
+    UnknownCode,
+    classify,
+)
 from edged.services.checkout.money import yuan
 from edged.services.checkout.receipt import ReceiptRenderer
 from edged.services.payments.protocol import (
@@ -178,6 +184,8 @@ class Checkout:
         """Registered with the daemon's scan dispatch; scans from scanner and camera alike."""
         code = classify(scan.text)
         try:
+            if isinstance(code, ForeignCode):
+                return  # another service's code (a pickup QR): not a change to the basket
             if isinstance(code, PaymentCode):
                 await self._pay_by_code(code)
             else:

@@ -13,7 +13,7 @@ from edged.services.checkout.money import yuan
 from edged.services.checkout.receipt import METHOD_LABELS
 from edged.services.payments.protocol import PaymentMethod
 from edged.services.sales.records import Sale
-from hal.display.view import DisplayView
+from hal.display.view import DisplayView, ViewItem
 
 MAX_LINES = 8
 """A screen shows the newest lines; the pole display shows only the headline and amount."""
@@ -24,7 +24,10 @@ def welcome(shop_name: str, notice: str = "") -> DisplayView:
     if notice:
         lines.insert(0, notice)
     return DisplayView(
-        headline=M.WELCOME.format(shop=shop_name), lines=lines, tone="warn" if notice else "info"
+        headline=M.WELCOME.format(shop=shop_name),
+        lines=lines,
+        tone="warn" if notice else "info",
+        kind="welcome",
     )
 
 
@@ -41,7 +44,23 @@ def basket(sale: Sale, headline: str | None = None, tone: str = "info") -> Displ
         lines=lines,
         amount=M.TOTAL.format(amount=yuan(sale.total_fen)),
         tone=tone,
+        kind="basket",
+        items=_items(sale),
+        total=yuan(sale.total_fen),
     )
+
+
+def _items(sale: Sale) -> list[ViewItem]:
+    return [
+        ViewItem(
+            line=line.line_no,
+            name=line.name,
+            quantity=line.quantity,
+            unit_price=yuan(line.unit_price_fen),
+            amount=yuan(line.amount_fen),
+        )
+        for line in sale.lines
+    ]
 
 
 def notice(sale: Sale | None, shop_name: str, message: str, tone: str = "warn") -> DisplayView:
@@ -58,6 +77,9 @@ def paying(sale: Sale, method: PaymentMethod | None, message: str = "") -> Displ
         headline=message or (M.PAYING_WITH.format(method=label) if label else M.PAYING),
         lines=[M.PLEASE_WAIT],
         amount=M.AMOUNT_DUE.format(amount=yuan(sale.total_fen)),
+        kind="paying",
+        items=_items(sale),
+        total=yuan(sale.total_fen),
     )
 
 
@@ -68,6 +90,10 @@ def native_qr(sale: Sale, qr_data: str, expires_at: datetime) -> DisplayView:
         lines=[M.VALID_UNTIL.format(time=f"{local:%H:%M:%S}")],
         amount=M.AMOUNT_DUE.format(amount=yuan(sale.total_fen)),
         qr=qr_data,
+        kind="qr",
+        items=_items(sale),
+        total=yuan(sale.total_fen),
+        expires_at=expires_at,
     )
 
 
@@ -77,6 +103,8 @@ def thank_you(sale: Sale) -> DisplayView:
         lines=[M.SALE_NO.format(no=sale.seq), M.TAKE_RECEIPT],
         amount=M.AMOUNT_PAID.format(amount=yuan(sale.total_fen)),
         tone="ok",
+        kind="paid",
+        total=yuan(sale.total_fen),
     )
 
 

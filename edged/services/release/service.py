@@ -38,6 +38,7 @@ from hal.release.protocol import DoorEvent, DoorEventKind, ReleaseDevice
 log = logging.getLogger("edged.release")
 
 RELEASE_REPORT = "txn.release"
+ORDER_RELEASE_REPORT = "order.release"
 CLOCK_TOLERANCE_S = 5.0
 """A payment stamped up to this far in the future still counts as just now (clock steps)."""
 WATCH_INTERVAL_S = 0.5
@@ -97,6 +98,19 @@ class ReleaseService:
 
     def wrap(self, sink: SettlementSink) -> ReleaseOnPaid:
         return ReleaseOnPaid(sink, self)
+
+    @property
+    def slots(self) -> int:
+        return self._device.slots
+
+    def order_collected_now(self, s: Statements, order_id: str, slot: int) -> None:
+        """A redeemed order that opens a slot: its release, pending, in the redeeming
+        transaction (reported on evt/order)."""
+        release = records.create_pending_now(s, slot=slot, order_id=order_id)
+        if release is None:
+            return
+        self._report_now(s, release)
+        s.after.append(self._kick.set)
 
     # -- in the payment's transaction ------------------------------------------------------
 
@@ -324,7 +338,10 @@ class ReleaseService:
             at=s.now,
             clock_synced=self._store.clock.synced(),
         )
-        self._outbox.write(s, Uplink.TXN, RELEASE_REPORT, dump_body(body))
+        if release.sale_id is not None:
+            self._outbox.write(s, Uplink.TXN, RELEASE_REPORT, dump_body(body))
+        else:
+            self._outbox.write(s, Uplink.ORDER, ORDER_RELEASE_REPORT, dump_body(body))
 
     async def _door_open(self, slot: int) -> bool | None:
         try:
