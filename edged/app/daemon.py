@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -185,8 +186,10 @@ class Daemon:
         releases = await release.setup(ctx, device=devices.release, display=devices.display)
         settles = ledger if releases is None else releases.wrap(ledger)
         collector = await payments.setup(ctx, sales=settles)
+        # On a vending counter checkout's views wait while a door is released (releases.gate).
+        shown = devices if releases is None else dataclasses.replace(devices, display=releases.gate)
         await checkout.setup(
-            ctx, devices=devices, sales=ledger, payments=collector, printing=print_queue,
+            ctx, devices=shown, sales=ledger, payments=collector, printing=print_queue,
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
         await stock.setup(ctx)

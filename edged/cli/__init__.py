@@ -16,11 +16,24 @@ from edged.cli import (
     demo,
     doctor,
     order,
+    payments,
     run,
     sim,
 )
 
-SUBCOMMANDS = [demo, run, check_config, control, sim, cart, order, doctor, bench, cloudsim]
+SUBCOMMANDS = [
+    demo,
+    run,
+    check_config,
+    control,
+    sim,
+    cart,
+    order,
+    payments,
+    doctor,
+    bench,
+    cloudsim,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,12 @@ def register(commands: Any) -> None:
     qty = actions.add_parser("qty", help="set the quantity of line LINE")
     qty.add_argument("line", type=int, metavar="LINE")
     qty.add_argument("quantity", type=int, metavar="QUANTITY")
-    cancel = actions.add_parser("cancel", help="cancel the basket (or the shown payment QR)")
+    cancel = actions.add_parser(
+        "cancel",
+        help="cancel the basket, or the payment in progress (reversed, or withdrawn if it "
+        "never left); asked again while that is unconfirmed, the payment is parked in doubt "
+        "and the kiosk is free",
+    )
     pay_qr = actions.add_parser("pay-qr", help="pay in the mini-program: show the order QR")
     for sub, handler in ((void, _void), (qty, _qty), (cancel, _cancel), (pay_qr, _pay_qr)):
         add_config_option(sub)

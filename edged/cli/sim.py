@@ -15,7 +15,7 @@ from edged.cli.control import send
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "sim", help="feed the simulated scanner or camera of a running daemon"
+        "sim", help="feed the simulated scanner, camera or printer of a running daemon"
     )
     devices = parser.add_subparsers(dest="device", required=True, metavar="DEVICE")
     for device, help_text in (
@@ -26,6 +26,10 @@ def register(commands: Any) -> None:
         sub.add_argument("code", metavar="CODE")
         add_config_option(sub)
         sub.set_defaults(handler=handle_sim, control_command=f"sim.{device}")
+    paper = devices.add_parser("paper", help="the simulated printer runs out of paper, or not")
+    paper.add_argument("state", choices=["out", "in"])
+    add_config_option(paper)
+    paper.set_defaults(handler=lambda args: send(args, "sim.paper", {"state": args.state}))
     door = devices.add_parser("door", help="open or close the simulated door of a vending counter")
     door.add_argument("state", choices=("open", "closed"))
     door.add_argument("--slot", type=int, default=1)

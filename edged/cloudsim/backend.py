@@ -80,6 +80,9 @@ class Backend:
         self.rejected: Counter[str] = Counter()
         self._seen: dict[str, None] = {}
         self._seq = 0
+        self.closed_unknown: set[str] = set()
+        """Trade numbers reversed or closed before their request arrived: refused for ever
+        (the contract's NOT_FOUND guarantee)."""
 
     # -- input --------------------------------------------------------------------------
 
@@ -133,11 +136,11 @@ class Backend:
         if kind == "pay.native_create":
             return self._native(device, parse_body(NativeCreateRequest, envelope.body))
         if kind == "pay.query":
-            return self._query(parse_body(QueryRequest, envelope.body).trade_no)
+            return self._query(device, parse_body(QueryRequest, envelope.body).trade_no)
         if kind == "pay.reverse":
-            return self._cancel(parse_body(ReverseRequest, envelope.body).trade_no)
+            return self._cancel(device, parse_body(ReverseRequest, envelope.body).trade_no)
         if kind == "pay.close":
-            return self._cancel(parse_body(CloseRequest, envelope.body).trade_no)
+            return self._cancel(device, parse_body(CloseRequest, envelope.body).trade_no)
         if kind == "order.status":
             status = parse_body(OrderBody, envelope.body)
             self.desk.record_status(status.order_id, status.status.value)
@@ -155,6 +158,8 @@ class Backend:
         known = self.trades.get(request.trade_no)
         if known is not None:  # a retry of the same trade: answer, never charge again
             return self._answer(known)
+        if request.trade_no in self.closed_unknown:
+            return [self._refused(device, request.trade_no, request.sale_id, request.amount_fen)]
         try:
             code = open_code(request.sealed_code, request.trade_no, self.keys.seal)
         except SealError:
@@ -189,6 +194,8 @@ class Backend:
     def _native(self, device: DeviceTopics, request: NativeCreateRequest) -> list[Outgoing]:
         if request.trade_no in self.trades:
             return []
+        if request.trade_no in self.closed_unknown:
+            return [self._refused(device, request.trade_no, request.sale_id, request.amount_fen)]
         scenario = self.settings.native_scenario
         delay = {
             Scenario.SUCCESS: self.settings.native_pay_after_s,
@@ -208,10 +215,10 @@ class Backend:
         self.trades[trade.trade_no] = trade
         return []
 
-    def _query(self, trade_no: str) -> list[Outgoing]:
+    def _query(self, device: DeviceTopics, trade_no: str) -> list[Outgoing]:
         trade = self.trades.get(trade_no)
-        if trade is None:
-            return []
+        if trade is None:  # not (yet) here: say so, close nothing
+            return [self._not_found(device, trade_no)]
         if (
             trade.state is TradeState.USERPAYING
             and trade.pay_at is not None
@@ -221,11 +228,13 @@ class Backend:
         trade.history.append("query")
         return self._answer(trade)
 
-    def _cancel(self, trade_no: str) -> list[Outgoing]:
-        """Reverse a micropay or close a native order: unless the shopper has already paid."""
+    def _cancel(self, device: DeviceTopics, trade_no: str) -> list[Outgoing]:
+        """Reverse a micropay or close a native order: unless the shopper has already paid.
+        A trade it does not know is closed for good and answered NOT_FOUND."""
         trade = self.trades.get(trade_no)
         if trade is None:
-            return []
+            self.closed_unknown.add(trade_no)
+            return [self._not_found(device, trade_no)]
         if trade.scenario is Scenario.PAY_DURING_REVERSE and trade.state is TradeState.USERPAYING:
             self._pay(trade)  # the shopper confirmed a moment before the reverse arrived
         elif trade.state in (TradeState.USERPAYING, TradeState.UNKNOWN):
@@ -259,6 +268,27 @@ class Backend:
             paid_at=rfc3339(datetime.now(UTC)) if trade.state is TradeState.SUCCESS else None,
         )
         return self.sign_result(trade.device, dump_body(body))
+
+    def _not_found(self, device: DeviceTopics, trade_no: str) -> Outgoing:
+        body = PayResult(trade_no=trade_no, state=TradeState.NOT_FOUND, reason="no such trade")
+        return self.sign_result(device, dump_body(body))
+
+    def _refused(self, device: DeviceTopics, trade_no: str, sale_id: str, amount: int) -> Outgoing:
+        """A request for a trade number closed while unknown: refused, never charged."""
+        self.trades[trade_no] = Trade(
+            device=device,
+            trade_no=trade_no,
+            sale_id=sale_id,
+            amount_fen=amount,
+            method="closed",
+            scenario=Scenario.DECLINE,
+            state=TradeState.CLOSED,
+            history=["refused: trade number closed while unknown"],
+        )
+        body = PayResult(
+            trade_no=trade_no, amount_fen=amount, state=TradeState.FAILED, reason="trade closed"
+        )
+        return self.sign_result(device, dump_body(body))
 
     def sign_result(self, device: DeviceTopics, body: dict[str, Any]) -> Outgoing:
         """A `pay.result` envelope for `device`, signed with the backend's key."""

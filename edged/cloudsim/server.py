@@ -4,6 +4,10 @@ It is a separate component (its own process with `edged cloudsim`, or a thread i
 demo and tests) and speaks only the MQTT contract, so the daemon cannot tell it from the real
 mini-program backend. With `shared=True` it subscribes as `$share/backend/...`, the way a
 clustered backend scales; replies go to each device's `cmd/pay` at QoS 1.
+
+Like a real backend it keeps a persistent session (MQTT 5 clean_start=False with a session
+expiry; 3.1.1 clean_session=False), so a request published while it was disconnected is
+delivered when it comes back instead of being missed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edged.cloudsim.backend import Backend, Outgoing
 from edged.cloudsim.keys import ensure_keys
@@ -26,6 +32,8 @@ log = logging.getLogger("edged.cloudsim")
 
 TICK_S = 0.1
 """How often scheduled native-QR payments are checked (in the simulator's own thread)."""
+SESSION_EXPIRY_S = 24 * 3600
+"""How long the broker keeps the backend's subscriptions and queued requests while it is away."""
 
 
 class CloudSim:
@@ -54,6 +62,7 @@ class CloudSim:
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if mqtt5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if mqtt5 else False,
         )
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
@@ -66,7 +75,14 @@ class CloudSim:
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect, subscribe, and return once the subscription is acknowledged."""
-        self._client.connect_async(self._host, self._port, keepalive=30)
+        if self._mqtt5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            self._client.connect_async(
+                self._host, self._port, keepalive=30, clean_start=False, properties=properties
+            )
+        else:
+            self._client.connect_async(self._host, self._port, keepalive=30)
         self._client.loop_start()
         if not self._subscribed.wait(timeout):
             self.stop()

@@ -100,6 +100,26 @@ class CloseRequest(Body):
     attempt: int = Field(ge=1, strict=True)
 
 
+class PayDoubt(Body):
+    """`pay.doubt`: for operations, a payment the kiosk gave up waiting for, and its end.
+
+    `in_doubt`: the cancel (reverse or close) was never confirmed within the reverse timeout;
+    the sale is parked (not paid, no goods released), the kiosk serves the next shopper and
+    keeps sending the cancel with back-off. `reversed` / `cancelled`: resolved, no money
+    moved. `paid_late`: a SUCCESS arrived for the parked trade; the money moved after the
+    kiosk gave up, no goods were released, and the payment must be refunded.
+    """
+
+    trade_no: TradeNo
+    sale_id: SaleId
+    method: PayMethod
+    amount_fen: Amount
+    state: Literal["in_doubt", "reversed", "cancelled", "paid_late"]
+    reason: str = Field("", max_length=200)
+    transaction_id: str = Field("", max_length=64)
+    refund_due: bool
+
+
 # -- downlink: cmd/pay -------------------------------------------------------------------
 
 
@@ -116,18 +136,31 @@ class TradeState(StrEnum):
     CLOSED = "CLOSED"
     UNKNOWN = "UNKNOWN"
     """The backend cannot tell (e.g. the network timed out): the kiosk reverses."""
+    NOT_FOUND = "NOT_FOUND"
+    """The backend has no trade with this number (`amount_fen` may be absent). The
+    guarantee that comes with it: answering a `pay.reverse` or `pay.close`, the backend has
+    closed that trade number, so a `pay.micropay` or `pay.native_create` arriving later for
+    it is refused (answered FAILED, never charged); the kiosk ends the payment unpaid.
+    Answering a `pay.query` it closes nothing (the request may still be on its way)."""
 
 
 class PayResult(Body):
     """`pay.result`: the backend's answer to any pay request, or a pushed native result."""
 
     trade_no: TradeNo
-    amount_fen: Amount
+    amount_fen: Amount | None = None
+    """The trade's amount; required for every state but NOT_FOUND."""
     state: TradeState
     reason: str = Field("", max_length=200)
     transaction_id: str = Field("", max_length=64)
     """The payment network's id for a SUCCESS, printed on the receipt."""
     paid_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _amount_unless_not_found(self) -> PayResult:
+        if self.amount_fen is None and self.state is not TradeState.NOT_FOUND:
+            raise ValueError("amount_fen is required unless state is NOT_FOUND")
+        return self
 
 
 # -- uplink: evt/txn, evt/order, evt/health ----------------------------------------------
@@ -393,6 +426,7 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "pay.query": (Uplink.PAY, QueryRequest, QueryRequest.__doc__ or ""),
     "pay.reverse": (Uplink.PAY, ReverseRequest, ReverseRequest.__doc__ or ""),
     "pay.close": (Uplink.PAY, CloseRequest, CloseRequest.__doc__ or ""),
+    "pay.doubt": (Uplink.PAY, PayDoubt, PayDoubt.__doc__ or ""),
     "pay.result": (Downlink.PAY, PayResult, PayResult.__doc__ or ""),
     "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
     "txn.release": (Uplink.TXN, ReleaseReport, ReleaseReport.__doc__ or ""),

@@ -178,6 +178,8 @@ class OutboxPump:
                 ahead.cancel()
 
     def _publish(self, conn: MqttConnection, row: OutboxRow) -> None:
+        if not self._outbox.hand_out(row.seq):
+            return  # withdrawn after this page was read: it never leaves the kiosk
         try:
             mid = conn.publish(row.topic, row.payload, row.qos, row.retain, row.correlation)
         except ValueError as exc:

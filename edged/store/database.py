@@ -266,6 +266,8 @@ class Store:
         self.clock = clock
         self._writer = writer
         self._reader = reader
+        self._bulk: aiosqlite.Connection | None = None
+        self._bulk_opening = asyncio.Lock()
         self._lock = asyncio.Lock()
         self.unwritable = ""
         """Why the last write transaction failed for lack of disk ("" once one commits)."""
@@ -305,6 +307,9 @@ class Store:
 
     async def close(self) -> None:
         async with self._lock:
+            if self._bulk is not None:
+                await self._bulk.close()
+                self._bulk = None
             await self._reader.close()
             await self._writer.close()
 
@@ -352,6 +357,20 @@ class Store:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         return list(await self._reader.execute_fetchall(sql, params))
+
+    async def fetchall_bulk(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """A large read (a page of the outbox backlog) on a reader connection of its own.
+
+        aiosqlite runs one connection's queries one after another in its thread, so on the
+        shared reader a shopper's small lookup (the open sale, a print job) would wait
+        behind every page a drain reads: 12 ms p50 measured during a drain. Opened on first
+        use, so a store that never drains does not pay for the connection.
+        """
+        if self._bulk is None:
+            async with self._bulk_opening:
+                if self._bulk is None:
+                    self._bulk = await _open_reader(self.path)
+        return list(await self._bulk.execute_fetchall(sql, params))
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")

@@ -2,10 +2,16 @@
 
 The envelope (id, seq, ts) is fixed when the row is written, so a re-send after a crash is
 byte-identical and the cloud drops it by id.
+
+Withdrawal: a row this process wrote and never handed to a broker connection (the pump
+calls `hand_out` first) can be taken back with `withdraw_now` inside a transaction, so a
+request the kiosk no longer wants (a payment past its deadline while offline) never leaves.
+A row written before a restart, or handed to any connection, may have left: never withdrawn.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,6 +72,37 @@ class Outbox:
         self._store = store
         self._topics = topics
         self._listeners: list[WrittenListener] = []
+        self._guard = threading.Lock()
+        """`hand_out` runs on the loop, `withdraw_now` in the writer thread."""
+        self._first_row: int | None = None
+        self._handed: set[int] = set()
+        self._withdrawn: set[int] = set()
+
+    def hand_out(self, seq: int) -> bool:
+        """The pump is about to publish row `seq`: False if it was withdrawn (skip it)."""
+        with self._guard:
+            if seq in self._withdrawn:
+                self._withdrawn.discard(seq)
+                return False
+            self._handed.add(seq)
+            return True
+
+    def withdraw_now(self, s: Statements, msg_id: str) -> bool:
+        """Delete the undelivered row of `msg_id` if it provably never left the kiosk (see
+        the module's doc); True if it was withdrawn. Runs in the writer thread, in `s`'s
+        transaction: rolled back, the row stays (and is sent once the cursor meets it)."""
+        row = s.fetchone(
+            "SELECT seq FROM outbox WHERE msg_id = ? AND delivered_at IS NULL", (msg_id,)
+        )
+        if row is None:
+            return False
+        seq = int(row[0])
+        with self._guard:
+            if self._first_row is None or seq < self._first_row or seq in self._handed:
+                return False
+            self._withdrawn.add(seq)
+        s.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        return True
 
     def on_written(self, listener: WrittenListener) -> None:
         self._listeners.append(listener)
@@ -127,7 +164,7 @@ class Outbox:
             now=self._store.clock.now(),
             clock_synced=self._store.clock.synced(),
         )
-        s.insert(
+        row_seq = s.insert(
             "INSERT INTO outbox "
             "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -142,6 +179,9 @@ class Outbox:
                 response.correlation if response is not None else None,
             ),
         )
+        with self._guard:
+            if self._first_row is None:
+                self._first_row = row_seq
         for listener in self._listeners:
             s.after.append(partial(listener, int(rule.priority)))
         return envelope
@@ -173,7 +213,7 @@ class Outbox:
         if after is not None:
             conditions.append("(priority > ? OR (priority = ? AND seq > ?))")
             params.extend((after[0], after[0], after[1]))
-        rows = await self._store.fetchall(
+        rows = await self._store.fetchall_bulk(
             f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {' AND '.join(conditions)} "
             "ORDER BY priority, seq LIMIT ?",
             (*params, limit),
@@ -202,6 +242,8 @@ class Outbox:
         # same envelope, which the cloud drops by id; the next fsynced commit persists it.
         async with self._store.transaction(fsync=False) as tx:
             tx.defer(mark)
+        with self._guard:
+            self._handed.difference_update(seqs)  # delivered: nothing left to withdraw
 
     async def prune_delivered(self, older_than: datetime) -> int:
         async with self._store.transaction() as tx:

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,57 @@ def test_a_payment_result_arriving_while_the_disk_is_full_waits_and_pays_once(
     assert len(kiosk.receipts()) == 1
     assert kiosk.cloud()["trades"][qr["trade_no"]]["charges"] == 1
     assert all(t["restarts"] == 0 for t in paid["tasks"]), paid["tasks"]
+
+
+def test_a_crash_between_printing_and_marking_printed_gives_one_extra_receipt_marked_copy(
+    mosquitto: Mosquitto, tmp_path: Path, small_disk: Path
+) -> None:
+    """The window made wide on purpose: the receipt prints while the disk is too full for
+    the "printed" mark, the daemon is killed there, and the restart prints it once more."""
+    data = small_disk / "data"
+    paper = tmp_path / "paper"  # the printer's output is not on the small disk
+    config = tmp_path / "edged.toml"
+    write_config(config, data, mosquitto.port)
+    config.write_text(config.read_text() + f'\n[printer]\ndriver = "sim"\noutput_dir = "{paper}"\n')
+    daemon = DaemonProcess(config, tmp_path / "daemon")
+    daemon.start()
+    sim = CloudSim(mosquitto.host, mosquitto.port, data / "cloudsim", Settings(), client_id="cs-p")
+    sim.start()
+    try:
+        kiosk = Kiosk(mosquitto, daemon, sim, data)
+        kiosk.wait_ready()
+        daemon.control("sim.paper", {"state": "out"})
+        kiosk.fill_basket()
+        kiosk.scan(code("89"))
+        kiosk.wait(
+            "paid, receipt waiting for paper",
+            lambda s: s["checkout"]["print_queue"]["problem"] != "",
+        )
+        with sqlite3.connect(data / "edged.db") as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        filler = fill(small_disk)
+        daemon.control("sim.paper", {"state": "in"})
+        wait_for_files(paper, 1)  # printed; the "printed" mark cannot be written
+        assert kiosk.status()["checkout"]["print_queue"]["queued"] == 1
+        daemon.kill()  # the crash, between printing and marking printed
+
+        filler.unlink()
+        daemon.start()
+        kiosk.wait_ready()
+        kiosk.wait("printed", lambda s: s["checkout"]["print_queue"]["printed"] == 1)
+        time.sleep(0.5)  # a wrong third receipt would be out by now
+    finally:
+        daemon.kill()
+        sim.stop()
+    first, second = [p.read_text(encoding="utf-8") for p in sorted(paper.glob("receipt-*.txt"))]
+    assert "重印 COPY" not in first
+    assert "重印 COPY" in second, "the extra receipt says it is a copy"
+    assert "¥10.00" in first and "¥10.00" in second, "the same sale, twice at most"
+
+
+def wait_for_files(folder: Path, count: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(folder.glob("receipt-*.txt"))) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {count} receipts in {timeout} s")
+        time.sleep(0.05)

@@ -436,3 +436,31 @@ async def test_bookkeeping_commits_without_fsync_and_facts_stay_fully_synced(
         assert await writer_sync_level(store) == 2, "marking delivered leaves FULL behind"
     finally:
         await store.close()
+
+
+async def test_a_bulk_read_does_not_hold_up_the_shoppers_small_reads(tmp_path: Path) -> None:
+    """The outbox backlog is read on a connection of its own (aiosqlite runs one
+    connection's queries one after another)."""
+    import asyncio
+    import time
+
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        slow = asyncio.ensure_future(
+            store.fetchall_bulk(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+                " SELECT COUNT(*) FROM n",
+                (1_000_000,),
+            )
+        )
+        await asyncio.sleep(0.05)  # the bulk query is running in its thread
+        started = time.monotonic()
+        row = await store.fetchone("SELECT COUNT(*) FROM sequences")
+        small_s = time.monotonic() - started
+        assert row is not None
+        assert not slow.done(), "the small read finished while the bulk read still ran"
+        [[count]] = await slow
+        assert count == 1_000_000
+        assert small_s < 0.5
+    finally:
+        await store.close()

@@ -20,6 +20,11 @@ def test_every_message_type_is_in_the_document_with_its_body_schema() -> None:
     names = {m["name"] for m in doc["components"]["messages"].values()}
     assert names == set(MESSAGES)
     result = doc["components"]["schemas"]["PayResult"]
-    assert result["properties"]["amount_fen"]["type"] == "integer"
+    # integer fen, absent only for NOT_FOUND (the backend knows no amount for a trade it
+    # does not know)
+    amount = result["properties"]["amount_fen"]["anyOf"]
+    assert {"exclusiveMinimum": 0, "maximum": 100_000_000, "type": "integer"} in amount
+    assert {"type": "null"} in amount
     assert "SUCCESS" in json.dumps(doc["components"]["schemas"]["TradeState"])
+    assert "NOT_FOUND" in json.dumps(doc["components"]["schemas"]["TradeState"])
     assert doc["channels"]["cmd_pay"]["address"] == "edge/v1/{site}/{device}/cmd/pay"

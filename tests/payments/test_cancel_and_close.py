@@ -30,6 +30,7 @@ async def reason_on_record(h: Harness, trade: str) -> str:
 async def micropay_in(h: Harness, state: str) -> tuple[str, str]:
     sale = await h.new_sale()
     trade = await h.service.pay_by_code(sale, AMOUNT, CODE)
+    await h.link_delivers()  # the request left the kiosk (else giving up withdraws it)
     if state == "user_paying":
         await h.deliver(h.result({"trade_no": trade, "amount_fen": AMOUNT, "state": "USERPAYING"}))
     assert (await h.payment(trade))["state"] == state
@@ -87,10 +88,20 @@ async def test_a_declined_micropay_records_the_banks_reason(h: Harness) -> None:
 
 
 async def test_a_close_nobody_answers_is_sent_again_until_the_backend_confirms(
-    h: Harness,
+    tmp_path: Path,
 ) -> None:
+    # Before the reverse timeout parks it (tests/payments/test_in_doubt.py): the kiosk waits.
+    h = await make_harness(tmp_path, reverse_timeout_s=1000)
+    try:
+        await _close_nobody_answers(h)
+    finally:
+        await h.store.close()
+
+
+async def _close_nobody_answers(h: Harness) -> None:
     sale = await h.new_sale()
     qr = await h.service.pay_by_qr(sale, 880)
+    await h.link_delivers()
     await h.service.cancel(sale)
     assert (await h.payment(qr.trade_no))["state"] == "closing"
     assert await reason_on_record(h, qr.trade_no) == "shopper_cancelled"
@@ -121,6 +132,7 @@ async def test_a_close_nobody_answers_is_sent_again_until_the_backend_confirms(
 async def test_an_expired_qr_records_why_it_closed(h: Harness) -> None:
     sale = await h.new_sale()
     qr = await h.service.pay_by_qr(sale, 880)
+    await h.link_delivers()
     h.clock.advance(31)
     await h.service.tick()
     assert (await h.payment(qr.trade_no))["state"] == "closing"

@@ -10,6 +10,8 @@ import pytest
 
 from edged.services.payments.protocol import PaymentOutcome
 from edged.services.release import messages as M
+from edged.services.release.gate import DisplayGate
+from hal.display.view import DisplayView
 from hal.release.sim import RelayCommand
 from tests.release.harness import Counter, eventually, make_counter
 
@@ -216,3 +218,26 @@ async def test_a_relay_that_cannot_switch_fails_the_release_and_marks_for_refund
     assert release["reason"] == "relay board at /dev/edged-relay failed: write timeout"
     assert await counter.refund_marks() == [{"sale_id": sale, "reason": "goods_not_released"}]
     assert counter.headline == M.NOT_RELEASED
+
+
+async def test_checkout_views_wait_while_the_door_is_released(counter: Counter) -> None:
+    gate = counter.service.gate = DisplayGate(counter.display, after_release_s=0.1)
+    welcome = DisplayView(headline="欢迎光临 Welcome", lines=["请扫描商品条码 Please scan an item"])
+    await gate.show(welcome)
+    assert counter.headline == welcome.headline  # no release: straight through
+    sale = await counter.new_sale()
+    await counter.pay(sale)
+    await until_state(counter, sale, "unlocked")
+    await gate.show(welcome)  # the receipt printed: checkout would show the welcome now
+    assert counter.headline == M.DOOR_OPEN
+    counter.door.set_door(1, True)
+    await until_state(counter, sale, "opened")
+    counter.door.set_door(1, False)
+    await until_state(counter, sale, "closed")
+    assert counter.headline == M.THANK_YOU
+
+    async def welcome_back() -> bool:
+        return counter.headline == welcome.headline
+
+    await eventually(welcome_back)
+    assert [view.headline for view in counter.display.frames].count(welcome.headline) == 2

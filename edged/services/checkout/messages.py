@@ -22,6 +22,10 @@ DECLINED = "支付失败 declined"
 CANCELLED_REASON = "已取消 cancelled"
 SALES_STOPPED = "暂停销售，请联系店员 Sales stopped: store full"
 SALES_STOPPED_ASK_STAFF = "暂停销售，请联系店员 Sales stopped, please ask staff"
+PAYMENT_IN_DOUBT = (
+    "支付未确认，商品未放行；如已扣款将自动退回 Payment not confirmed: no goods released. "
+    "If you were charged, it is refunded automatically; staff can help"
+)
 SALE_LIMIT = "超过单笔限额 Sale limit reached"
 SALE_CANCELLED = "已取消 Sale cancelled"
 CANCELLING = "正在取消 Cancelling…"

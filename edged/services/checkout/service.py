@@ -235,7 +235,7 @@ class Checkout:
             return updated
 
     async def cancel(self) -> str:
-        """Cancel the basket; while a native QR is shown, ask payments to close the order."""
+        """Cancel the basket; while paying, ask payments to close or reverse the payment."""
         async with self._lock:
             sale = self._sale
             if sale is None:
@@ -246,8 +246,8 @@ class Checkout:
                 self._enter(Phase.IDLE, None)
                 await self._show(views.welcome(self._settings.shop_name, M.SALE_CANCELLED))
                 return "cancelled"
-            if self._method is not PaymentMethod.NATIVE_QR:
-                raise CheckoutError("a payment-code payment cannot be cancelled; wait for it")
+            # A payment-code payment is reversed (or withdrawn if it never left); asked again
+            # while that is unconfirmed, payments parks it, so staff always have a way out.
             self._sales.request_cancel(sale.id)
             await self._show(views.paying(sale, self._method, M.CANCELLING))
             payments = self._payments
@@ -462,6 +462,11 @@ class Checkout:
                     self._enter(Phase.IDLE, None)
                     message = M.SALE_CANCELLED
                     await self._show(views.welcome(self._settings.shop_name, message))
+                elif sale.state is SaleState.IN_DOUBT:
+                    # Said once; the next scan starts the next shopper's sale.
+                    self._enter(Phase.IDLE, None)
+                    notice = M.PAYMENT_IN_DOUBT
+                    await self._show(views.welcome(self._settings.shop_name, notice))
 
     async def _release_orphaned_payment(self) -> None:
         """A sale left paying with no payment in flight (crash before payments heard of it)."""

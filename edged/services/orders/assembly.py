@@ -3,7 +3,7 @@ pickup QR scans, the staff and kiosk-screen commands) and its expiry task."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edged.contract.signing import load_public_keys
 from edged.contract.topics import Downlink
@@ -12,8 +12,10 @@ from edged.runtime.supervisor import Role
 from edged.services.orders.service import OrdersService
 from edged.services.part import PartContext
 from edged.services.printing.queue import PrintQueue
-from edged.services.release.service import ReleaseService
 from hal.display.protocol import Display
+
+if TYPE_CHECKING:
+    from edged.services.release.service import ReleaseService
 
 
 async def setup(

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -48,7 +48,6 @@ from edged.services.orders import messages as M
 from edged.services.orders import records
 from edged.services.orders.records import OPEN, Order
 from edged.services.printing.queue import PrintJob, PrintQueue
-from edged.services.release.service import ReleaseService
 from edged.store import Statements, Store, Transaction
 from edged.store.outbox import Outbox
 from hal.device import DeviceError
@@ -56,6 +55,9 @@ from hal.display.protocol import Display
 from hal.display.view import DisplayView
 from hal.printer.document import Columns, PrintDocument, Rule, Text
 from hal.scanner.protocol import Scan
+
+if TYPE_CHECKING:  # a kiosk without slots never loads the release service
+    from edged.services.release.service import ReleaseService
 
 log = logging.getLogger("edged.orders")
 

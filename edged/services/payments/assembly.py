@@ -6,6 +6,8 @@ would leave a shopper's money in limbo, so systemd restarts the whole daemon.
 
 from __future__ import annotations
 
+from typing import Any
+
 from edged.contract.topics import Downlink
 from edged.runtime.supervisor import Role
 from edged.services.part import PartContext
@@ -27,4 +29,10 @@ async def setup(ctx: PartContext, *, sales: SettlementSink) -> PaymentsService:
     ctx.downlink.register(Downlink.PAY, payments.handle_downlink)
     ctx.supervisor.start("payments", payments.run, Role.CORE)
     ctx.add_status("payments", payments.status)
+
+    async def in_doubt(_args: dict[str, Any]) -> dict[str, Any]:
+        """`edged payments in-doubt`: parked trades and late successes to refund."""
+        return dict(await payments.in_doubt())
+
+    ctx.control.register("payments.in_doubt", in_doubt)
     return payments

@@ -28,6 +28,10 @@ class PaymentOutcome(StrEnum):
     """Declined, or reversed: the sale goes back to the basket."""
     CANCELLED = "cancelled"
     """Native QR expired or the shopper cancelled: the order was closed at the backend."""
+    IN_DOUBT = "in_doubt"
+    """The cancel was never confirmed: the sale is parked (not paid, nothing released) and
+    the kiosk takes the next shopper; payments keeps resolving the trade in the background
+    and never settles this sale again (a late SUCCESS is flagged for refund)."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,14 @@ outbox message that reports it and, for a final state, the sales ledger's settle
 then is the shopper told anything. Results arrive as verified `cmd/pay` envelopes inside the
 link's inbox transaction, and release goods only for the exact trade number and amount on
 record.
+
+Doubt is bounded for the shopper, not for the money: a cancel (reverse or close) still not
+confirmed `reverse_timeout_s` after it began parks the payment `in_doubt`. The sale is
+parked with it (not paid, nothing released), the kiosk takes the next shopper, and the
+engine keeps sending the cancel with back-off up to `PARKED_RETRY_MAX_S`, reporting each
+change to operations on `evt/pay` (`pay.doubt`). A SUCCESS for a parked trade is recorded
+(`paid_late`, refund due) and releases nothing. A request still in the kiosk's own outbox
+when the kiosk gives up is withdrawn instead (`withdrawn`): it never leaves.
 """
 
 from __future__ import annotations
@@ -28,10 +36,12 @@ from edged.contract.bodies import (
     CloseRequest,
     MicropayRequest,
     NativeCreateRequest,
+    PayDoubt,
     PayMethod,
     PayResult,
     QueryRequest,
     ReverseRequest,
+    TradeState,
     dump_body,
     envelope_body,
 )
@@ -48,7 +58,17 @@ from edged.services.payments.protocol import (
     SettlementSink,
 )
 from edged.services.payments.sealing import seal_code
-from edged.services.payments.states import FINAL, PayState, Request, Step, on_cancel, on_due
+from edged.services.payments.states import (
+    FINAL,
+    PARKED,
+    PayState,
+    Request,
+    Step,
+    on_cancel,
+    on_due,
+    on_stuck,
+    withdraw,
+)
 from edged.services.payments.states import on_result as result_step
 from edged.store import Statements, Store, StoreUnwritable, Transaction
 from edged.store.outbox import Outbox
@@ -58,9 +78,22 @@ log = logging.getLogger("edged.payments")
 RESULT_TYPE = "pay.result"
 MAX_IDLE_WAIT_S = 60.0
 RETRY_MAX_S = 30.0
+PARKED_RETRY_MAX_S = 300.0
+PARK_ON_CANCEL_AFTER_S = 5.0
+"""A cancel asked again this long after the first one parks the payment (staff's way out)."""
+"""A parked payment's cancel is re-sent at most this far apart."""
 OPEN_STATES = tuple(s.value for s in PayState if s not in FINAL)
+"""Every payment the engine still works on, parked ones included."""
+BLOCKING_STATES = tuple(s.value for s in PayState if s not in FINAL and s not in PARKED)
+"""Payments that keep the kiosk from taking a new sale."""
+PARKED_VALUES = tuple(s.value for s in PARKED)
 REVERSE_REASONS = ("deadline", "unknown_result", "shopper_cancelled")
-MSG_STAFF = "Payment could not be confirmed: please ask staff for help"
+DOUBT_STATES = {
+    PayState.IN_DOUBT: "in_doubt",
+    PayState.REVERSED: "reversed",
+    PayState.CANCELLED: "cancelled",
+    PayState.PAID_LATE: "paid_late",
+}
 
 
 class PaymentRejected(ValueError):
@@ -90,7 +123,6 @@ class PaymentsService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._alarmed: set[str] = set()
         self.rejected: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
         store.on_write_trouble(self._store_trouble)
@@ -130,7 +162,7 @@ class PaymentsService:
             sent = await self._outbox.add(tx, Uplink.PAY, "pay.micropay", dump_body(request))
             await self._insert(
                 tx, trade_no, sale_id, method, amount_fen, PayState.REQUESTED, deadline, now,
-                {"last_msg": sent.id},
+                {"last_msg": sent.id, "request_msg": sent.id},
             )  # fmt: skip
         self._opened(trade_no, sale_id)
         log.info(
@@ -161,7 +193,8 @@ class PaymentsService:
             sent = await self._outbox.add(tx, Uplink.PAY, "pay.native_create", dump_body(request))
             await self._insert(
                 tx, trade_no, sale_id, PaymentMethod.NATIVE_QR, amount_fen,
-                PayState.NATIVE_OPEN, expires, now, {"session": session, "last_msg": sent.id},
+                PayState.NATIVE_OPEN, expires, now,
+                {"session": session, "last_msg": sent.id, "request_msg": sent.id},
             )  # fmt: skip
         self._opened(trade_no, sale_id)
         log.info(
@@ -176,9 +209,9 @@ class PaymentsService:
             async with self._store.transaction() as tx:
                 row = await _load(tx, trade_no)
                 step = on_cancel(PayState(row["state"])) if row else None
-                if row is None or step is None:
+                if row is None or step is None or self._cancel_pressed_again(row):
                     continue
-                await self._apply(tx, row, step, self._store.clock.now())
+                step = await self._apply(tx, row, step, self._store.clock.now())
             await self._after_commit([(trade_no, sale_id, step)])
 
     async def recover(self) -> None:
@@ -234,13 +267,11 @@ class PaymentsService:
                 row = await _load(tx, trade_no)
                 if row is None or row["next_at"] is None or row["next_at"] > tx.now:
                     continue
-                deadline = parse_rfc3339(row["deadline_at"]) if row["deadline_at"] else None
-                step = on_due(PayState(row["state"]), now, deadline)
+                step = self._due_step(row, now)
                 if step is None:
                     continue
-                await self._apply(tx, row, step, now)
+                step = await self._apply(tx, row, step, now)
             await self._after_commit([(trade_no, row["sale_id"], step)])
-            self._check_stuck(row, now)
         upcoming = await self._store.fetchone(
             "SELECT MIN(next_at) FROM payments WHERE next_at IS NOT NULL"
         )
@@ -249,21 +280,31 @@ class PaymentsService:
         delta = (parse_rfc3339(upcoming[0]) - self._store.clock.now()).total_seconds()
         return min(MAX_IDLE_WAIT_S, max(0.01, delta))
 
-    def _check_stuck(self, row: Any, now: datetime) -> None:
-        """A reverse or close the backend never confirms: the kiosk stays blocked, staff help."""
-        if (
-            row["state"] not in (PayState.REVERSING, PayState.CLOSING)
-            or not row["stage_started_at"]
-        ):
-            return
-        waited = (now - parse_rfc3339(row["stage_started_at"])).total_seconds()
-        if waited >= self._config.reverse_timeout_s and row["trade_no"] not in self._alarmed:
-            self._alarmed.add(row["trade_no"])
-            log.error(
-                "payment unresolved: backend does not confirm the cancel",
-                extra={"trade_no": row["trade_no"], "waited_s": round(waited)},
-            )
-            self._spawn(self._progress(row["sale_id"], MSG_STAFF))
+    def _cancel_pressed_again(self, row: Any) -> bool:
+        """A second cancel within moments of the first is the same press, not staff giving
+        up on an unconfirmed cancel: it parks nothing."""
+        if row["state"] not in (PayState.REVERSING, PayState.CLOSING):
+            return False
+        started = parse_rfc3339(row["stage_started_at"])
+        waited = (self._store.clock.now() - started).total_seconds()
+        return waited < min(PARK_ON_CANCEL_AFTER_S, self._config.reverse_timeout_s)
+
+    def _due_step(self, row: Any, now: datetime) -> Step | None:
+        """What a due payment does now: a cancel unconfirmed past the reverse timeout parks
+        it; anything else is the state machine's due step."""
+        state = PayState(row["state"])
+        started = row["stage_started_at"]
+        if state in (PayState.REVERSING, PayState.CLOSING) and started:
+            waited = (now - parse_rfc3339(started)).total_seconds()
+            if waited >= self._config.reverse_timeout_s:
+                log.error(
+                    "payment parked in doubt: the backend does not confirm the cancel",
+                    extra={"trade_no": row["trade_no"], "waited_s": round(waited)},
+                )
+                return on_stuck(state)
+        deadline = parse_rfc3339(row["deadline_at"]) if row["deadline_at"] else None
+        native = row["method"] == PaymentMethod.NATIVE_QR.value
+        return on_due(state, now, deadline, native=native)
 
     # -- downlink -----------------------------------------------------------------------
 
@@ -283,10 +324,16 @@ class PaymentsService:
             row = _load_now(s, result.trade_no)
             if row is None:
                 self._reject(envelope, "unknown trade number", result.trade_no)
-            if result.amount_fen != row["amount_fen"]:
+            not_found = result.state is TradeState.NOT_FOUND and result.amount_fen is None
+            if not not_found and result.amount_fen != row["amount_fen"]:
                 self._reject(envelope, "amount does not match the trade", result.trade_no)
             state = PayState(row["state"])
             step = result_step(state, result.state, result.reason)
+            if step is not None and step.state is PayState.PAID_LATE:
+                log.error(
+                    "SUCCESS for a parked payment: recorded, nothing released, refund due",
+                    extra={"trade_no": result.trade_no, "amount_fen": row["amount_fen"]},
+                )
             if step is None:
                 if (
                     state in FINAL
@@ -299,8 +346,8 @@ class PaymentsService:
                     )
                 s.after.append(lambda: self.applied.update(ignored=1))
                 return
-            self._apply_now(s, row, step, now, result.transaction_id)
-            s.after.append(lambda: self._result_applied(envelope, result, row["sale_id"], step))
+            applied = self._apply_now(s, row, step, now, result.transaction_id, answered=True)
+            s.after.append(lambda: self._result_applied(envelope, result, row["sale_id"], applied))
 
         # Deferred: check and apply ride on the inbox transaction's COMMIT, so the sale's
         # durable commit is one hop to the writer thread.
@@ -334,19 +381,32 @@ class PaymentsService:
 
     async def _apply(
         self, tx: Transaction, row: Any, step: Step, now: datetime, transaction_id: str = ""
-    ) -> None:
-        await tx.run(lambda s: self._apply_now(s, row, step, now, transaction_id))
+    ) -> Step:
+        return await tx.run(lambda s: self._apply_now(s, row, step, now, transaction_id))
 
     def _apply_now(
-        self, s: Statements, row: Any, step: Step, now: datetime, transaction_id: str = ""
-    ) -> None:
+        self,
+        s: Statements,
+        row: Any,
+        step: Step,
+        now: datetime,
+        transaction_id: str = "",
+        *,
+        answered: bool = False,
+    ) -> Step:
         """Write the step: state, schedule, outbound request and (when final) settlement,
-        all in one hop to the writer thread."""
+        all in one hop to the writer thread; returns the step written. A cancel whose
+        request never left the kiosk becomes a withdrawal (never for a step `answered` by
+        the backend: an answer proves the request arrived)."""
+        if not answered:
+            step = self._withdrawn_instead(s, row, step)
         trade_no = row["trade_no"]
         entering = step.state.value != row["state"]
         stage_started = s.now if entering else row["stage_started_at"]
         attempts = row["attempts"]
-        reverse_attempts = 0 if entering else row["reverse_attempts"]
+        # Parking keeps counting the cancels it goes on sending.
+        restart = entering and step.state not in PARKED
+        reverse_attempts = 0 if restart else row["reverse_attempts"]
         detail = json.loads(row["detail"])
         last_msg = str(detail.get("last_msg", ""))
         send = step.send
@@ -361,6 +421,10 @@ class PaymentsService:
             delay = self._config.query_interval_s
             if step.state in (PayState.REVERSING, PayState.CLOSING):
                 delay = _retry_delay(self._config.query_interval_s, reverse_attempts)
+            elif step.state in PARKED:
+                delay = _retry_delay(
+                    self._config.query_interval_s, reverse_attempts, PARKED_RETRY_MAX_S
+                )
             next_at = rfc3339(now + timedelta(seconds=delay))
         reason = step.reason or str(detail.get("reason", ""))
         if send is not None:
@@ -386,6 +450,12 @@ class PaymentsService:
                 trade_no,
             ),
         )
+        if (
+            entering
+            and step.state in DOUBT_STATES
+            and (step.state in PARKED or PayState(row["state"]) in PARKED)
+        ):
+            self._report_doubt(s, row, step, transaction_id)
         if step.outcome is not None:
             self._sink.settle(
                 s,
@@ -398,6 +468,39 @@ class PaymentsService:
                     reason=step.reason,
                 ),
             )
+        return step
+
+    def _withdrawn_instead(self, s: Statements, row: Any, step: Step) -> Step:
+        """Giving up (deadline, expiry, cancel) while the request is still in this kiosk's
+        outbox, never handed to the broker: delete it in this transaction and end unpaid."""
+        state = PayState(row["state"])
+        if step.send not in (Request.REVERSE, Request.CLOSE):
+            return step
+        if state not in (PayState.REQUESTED, PayState.NATIVE_OPEN):
+            return step  # user_paying: the backend answered, so the request arrived
+        request_msg = str(json.loads(row["detail"]).get("request_msg", ""))
+        ended = withdraw(state)
+        if ended is None or not request_msg or not self._outbox.withdraw_now(s, request_msg):
+            return step
+        log.info(
+            "payment request withdrawn: it never left the kiosk",
+            extra={"trade_no": row["trade_no"], "reason": step.reason},
+        )
+        return ended
+
+    def _report_doubt(self, s: Statements, row: Any, step: Step, transaction_id: str) -> None:
+        """Tell operations about a parked payment (entering doubt, or its end)."""
+        body = PayDoubt(
+            trade_no=row["trade_no"],
+            sale_id=row["sale_id"],
+            method=PayMethod(row["method"]),
+            amount_fen=row["amount_fen"],
+            state=DOUBT_STATES[step.state],
+            reason=step.reason or "cancel unconfirmed",
+            transaction_id=transaction_id or row["transaction_id"] or "",
+            refund_due=step.state is PayState.PAID_LATE,
+        )
+        self._outbox.write(s, Uplink.PAY, "pay.doubt", dump_body(body))
 
     async def _after_commit(
         self, changes: Iterable[tuple[str, str, Step]], barrier: bool = False
@@ -417,7 +520,7 @@ class PaymentsService:
                 )
                 if row is None or row["state"] != step.state.value:
                     continue
-            if step.state in FINAL:
+            if step.state in FINAL or step.state in PARKED:
                 self._closed(trade_no)
             if step.progress:
                 await self._progress(sale_id, step.progress)
@@ -484,14 +587,13 @@ class PaymentsService:
 
     def _closed(self, trade_no: str) -> None:
         self._open.pop(trade_no, None)
-        self._alarmed.discard(trade_no)
         if not self._open:
             self._idle.set()
 
     async def _refresh_open(self) -> None:
         rows = await self._store.fetchall(
-            f"SELECT trade_no, sale_id FROM payments WHERE state IN ({_marks(OPEN_STATES)})",
-            OPEN_STATES,
+            f"SELECT trade_no, sale_id FROM payments WHERE state IN ({_marks(BLOCKING_STATES)})",
+            BLOCKING_STATES,
         )
         self._open = {row["trade_no"]: row["sale_id"] for row in rows}
         if self._open:
@@ -502,9 +604,10 @@ class PaymentsService:
     async def status(self) -> dict[str, Any]:
         rows = await self._store.fetchall(
             "SELECT trade_no, sale_id, method, amount_fen, state, deadline_at, attempts, "
-            f"reverse_attempts FROM payments WHERE state IN ({_marks(OPEN_STATES)})",
-            OPEN_STATES,
+            f"reverse_attempts FROM payments WHERE state IN ({_marks(BLOCKING_STATES)})",
+            BLOCKING_STATES,
         )
+        parked = await self.in_doubt()
         last = await self._store.fetchone(
             "SELECT trade_no, sale_id, method, amount_fen, state, transaction_id FROM payments "
             "ORDER BY created_at DESC, rowid DESC LIMIT 1"
@@ -515,7 +618,28 @@ class PaymentsService:
             "last": dict(last) if last else None,
             "rejected_results": dict(self.rejected),
             "applied_results": dict(self.applied),
+            "in_doubt": parked["in_doubt"],
+            "refund_due": parked["refund_due"],
         }
+
+    async def in_doubt(self) -> dict[str, list[dict[str, Any]]]:
+        """For the technician: parked payments still being resolved, and late successes
+        whose money must go back."""
+        columns = (
+            "trade_no, sale_id, method, amount_fen, state, reverse_attempts, "
+            "stage_started_at, updated_at, transaction_id, json_extract(detail, '$.reason') "
+            "AS reason"
+        )
+        parked = await self._store.fetchall(
+            f"SELECT {columns} FROM payments WHERE state IN ({_marks(PARKED_VALUES)}) "
+            "ORDER BY created_at",
+            PARKED_VALUES,
+        )
+        late = await self._store.fetchall(
+            f"SELECT {columns} FROM payments WHERE state = ? ORDER BY created_at",
+            (PayState.PAID_LATE.value,),
+        )
+        return {"in_doubt": [dict(r) for r in parked], "refund_due": [dict(r) for r in late]}
 
 
 def _undelivered(s: Statements, msg_id: str) -> bool:
@@ -538,9 +662,9 @@ def _marks(values: tuple[str, ...]) -> str:
     return ",".join("?" * len(values))
 
 
-def _retry_delay(initial_s: float, attempt: int) -> float:
+def _retry_delay(initial_s: float, attempt: int, maximum_s: float = RETRY_MAX_S) -> float:
     """The one backoff helper, replayed to the persisted attempt count."""
-    backoff = Backoff(initial_s=initial_s, maximum_s=max(initial_s, RETRY_MAX_S), jitter=False)
+    backoff = Backoff(initial_s=initial_s, maximum_s=max(initial_s, maximum_s), jitter=False)
     delay = initial_s
     for _ in range(max(1, attempt)):
         delay = backoff.next_delay()

@@ -13,7 +13,10 @@ Backoff helper until the printer is ready, then prints the job once.
 
 Known window: a crash (power cut, SIGKILL) after `print()` returned but before the job was
 marked printed reprints that one receipt after restart. Printing first and marking after is
-the deliberate choice: a duplicate receipt is harmless, a paid sale without one is not.
+the deliberate choice: a duplicate receipt is harmless, a paid sale without one is not; and
+so that a duplicate can never pass for a second sale, a job a previous run began printing
+(`attempts` > 0 when this run picks it up; the count is committed before each run's first
+`print()`) prints with the reprint mark (重印 COPY).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class PrintJob:
     kind: str
     document: str | None
     """The document as JSON, or None: the renderer for `kind` lays it out when it prints."""
+    attempts: int = 0
+    """Print attempts begun (or blocked) so far, in this run or an earlier one."""
 
 
 class UnprintableJob(Exception):
@@ -123,7 +128,7 @@ class PrintQueue:
         """Queue a marked copy of a sale's receipt (default: the newest receipt)."""
         where, params = ("AND sale_id = ?", (sale_id,)) if sale_id else ("", ())
         row = await self._store.fetchone(
-            f"SELECT id, sale_id, kind, document FROM print_jobs WHERE kind = ? {where} "
+            f"SELECT id, sale_id, kind, document, attempts FROM print_jobs WHERE kind = ? {where} "
             "ORDER BY id DESC LIMIT 1",
             (RECEIPT, *params),
         )
@@ -162,8 +167,8 @@ class PrintQueue:
 
     async def _next_job(self) -> PrintJob | None:
         row = await self._store.fetchone(
-            "SELECT id, sale_id, kind, document FROM print_jobs WHERE state = 'queued' "
-            "ORDER BY id LIMIT 1"
+            "SELECT id, sale_id, kind, document, attempts FROM print_jobs "
+            "WHERE state = 'queued' ORDER BY id LIMIT 1"
         )
         return None if row is None else _job(row)
 
@@ -185,6 +190,13 @@ class PrintQueue:
             await self._finish(job, "failed", str(exc))
             log.error("print job cannot print; skipped", extra={"job": job.id, "why": str(exc)})
             return
+        if job.attempts > 0 and job.kind != REPRINT:
+            # An earlier run began this job and may have printed it: say so on the paper.
+            document = _mark_copy(document)
+            log.warning(
+                "print job resumed after a restart: marked as a copy", extra={"job": job.id}
+            )
+        await self._begin(job)
         backoff = Backoff(self._retry_initial_s, self._retry_max_s)
         for listener in self._listeners:
             await listener.job_printing(job)
@@ -203,6 +215,14 @@ class PrintQueue:
         log.info("printed", extra={"job": job.id, "kind": job.kind, "sale": job.sale_id})
         for listener in self._listeners:
             await listener.job_printed(job)
+
+    async def _begin(self, job: PrintJob) -> None:
+        """Commit that a print is begun, so a crash before the mark shows on the next run."""
+        with contextlib.suppress(StoreUnwritable):  # a full disk must not stop the receipt
+            async with self._store.transaction() as tx:
+                await tx.execute(
+                    "UPDATE print_jobs SET attempts = attempts + 1 WHERE id = ?", (job.id,)
+                )
 
     async def _blocked(self, job: PrintJob, problem: str) -> None:
         with contextlib.suppress(StoreUnwritable):  # the count is bookkeeping, not a fact
@@ -252,7 +272,9 @@ class PrintQueue:
 
 
 def _job(row: Any) -> PrintJob:
-    return PrintJob(int(row["id"]), row["sale_id"], row["kind"], row["document"])
+    return PrintJob(
+        int(row["id"]), row["sale_id"], row["kind"], row["document"], int(row["attempts"])
+    )
 
 
 def _mark_copy(document: PrintDocument) -> PrintDocument:

@@ -3,14 +3,16 @@ when the device is not a vending counter or has no release device."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edged.control.server import CommandError, ControlServer
 from edged.runtime.supervisor import Role
 from edged.services.part import PartContext
-from edged.services.release.service import ReleaseService, ReleaseSettings
 from hal.display.protocol import Display
 from hal.release.protocol import ReleaseDevice
+
+if TYPE_CHECKING:
+    from edged.services.release.service import ReleaseService
 
 
 async def setup(
@@ -19,6 +21,8 @@ async def setup(
     """The release part of a vending counter; None on a kiosk or without a release device."""
     if device is None or ctx.config.device.kind != "vending":
         return None
+    from edged.services.release.service import ReleaseService, ReleaseSettings  # vending only
+
     vending = ctx.config.vending
     service = ReleaseService(
         ctx.store,

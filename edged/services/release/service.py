@@ -27,6 +27,7 @@ from edged.contract.topics import Uplink
 from edged.services.payments.protocol import PaymentOutcome, Settlement, SettlementSink
 from edged.services.release import messages as M
 from edged.services.release import records
+from edged.services.release.gate import DisplayGate
 from edged.services.release.records import Release
 from edged.store import Statements, Store
 from edged.store.outbox import Outbox
@@ -93,6 +94,8 @@ class ReleaseService:
         self._followed: set[int] = set()
         """Releases whose door this run of the device follows (others are watched by polling)."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self.gate = DisplayGate(display)
+        """The display as checkout should see it: its views wait while a door is released."""
         self.unlocks = 0
         self.last_view: DisplayView | None = None
 
@@ -201,6 +204,7 @@ class ReleaseService:
         if unlocked is None:
             return
         self._followed.add(release.id)  # before any event of this door can arrive
+        self.gate.hold()
         try:
             await self._device.release(
                 release.slot,
@@ -209,6 +213,7 @@ class ReleaseService:
             )
         except (DeviceError, ValueError) as exc:
             self._followed.discard(release.id)
+            self._ended()
             log.error("release failed", extra={"release_id": release.id, "reason": str(exc)[:200]})
             await self._change(
                 unlocked, ReleaseState.FAILED, reason=str(exc)[:200], ends=True, refund=True
@@ -276,7 +281,6 @@ class ReleaseService:
             await self._show(M.DOOR_LEFT_OPEN, [M.CLOSE_DOOR], "error")
         elif kind is DoorEventKind.CLOSED:
             await self._change(release, ReleaseState.CLOSED, ends=True)
-            self._followed.discard(release.id)
             await self._show(M.THANK_YOU, [], "ok")
         elif kind is DoorEventKind.PULSED:
             await self._change(
@@ -286,9 +290,16 @@ class ReleaseService:
                 f"{self._settings.open_within_s:.0f} s, then locked again",
                 ends=True,
             )
-            self._followed.discard(release.id)
             await self._show(M.THANK_YOU, [], "ok")
+        if kind in (DoorEventKind.NOT_OPENED, DoorEventKind.CLOSED, DoorEventKind.PULSED):
+            self._followed.discard(release.id)
+            self._ended()
         self._kick.set()  # a slot may have become free for a waiting release
+
+    def _ended(self) -> None:
+        """No door of this run is released any more: checkout may have the display back."""
+        if not self._followed:
+            self.gate.open_soon()
 
     # -- shared steps ------------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ class SalesLedger:
                 print_queue=self._print_queue,
                 clock_synced=self._store.clock.synced(),
             )
+        elif settlement.outcome is PaymentOutcome.IN_DOUBT:
+            move_now(s, settlement.sale_id, SaleState.IN_DOUBT, only_from=(SaleState.PAYING,))
         else:
             back_to = (
                 SaleState.CANCELLED

@@ -26,6 +26,9 @@ class SaleState(StrEnum):
     PAID = "paid"
     CANCELLED = "cancelled"
     ABANDONED = "abandoned"
+    IN_DOUBT = "in_doubt"
+    """Parked: its payment's cancel was never confirmed. Not paid, nothing released; the
+    payment is resolved in the background (see payments' `in_doubt`)."""
 
 
 OPEN_STATES = (SaleState.BASKET, SaleState.PAYING)
