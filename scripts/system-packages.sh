@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
+# The settlement tests move the daemon's wall clock across the business-day cut-over.
+compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketime)
 # The kiosk and technician pages are tested in Debian's headless Chromium (through
 # Playwright's client, never a browser it downloads); a CJK font makes the screenshots legible.
 [ -x /usr/bin/chromium ] || need+=(chromium)

@@ -40,8 +40,10 @@ from edged.services import (
     orders,
     payments,
     printing,
+    refunds,
     release,
     sales,
+    settlement,
     stock,
 )
 from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
@@ -194,6 +196,8 @@ class Daemon:
         )  # fmt: skip
         await stock.setup(ctx)
         await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
+        await refunds.setup(ctx, printing=print_queue)
+        await settlement.setup(ctx, printing=print_queue)
 
         self._read_scans(parts, devices)
         self.control.register("status", functools.partial(self._status_command, devices))

@@ -15,25 +15,19 @@ from edged.cli import (
     control,
     demo,
     doctor,
+    identity,
     order,
     payments,
+    refund,
+    report,
     run,
     sim,
 )
 
 SUBCOMMANDS = [
-    demo,
-    run,
-    check_config,
-    control,
-    sim,
-    cart,
-    order,
-    payments,
-    doctor,
-    bench,
-    cloudsim,
-]
+    demo, run, check_config, control, sim, cart, order, payments, refund, report, identity,
+    doctor, bench, cloudsim,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

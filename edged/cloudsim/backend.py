@@ -7,6 +7,7 @@ retried request never charges twice, and answer by the trade's scenario.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Any
 
 from edged.cloudsim.keys import BackendKeys
 from edged.cloudsim.orders import OrderDesk
-from edged.cloudsim.scenarios import Scenario, Settings, scenario_for_code
+from edged.cloudsim.scenarios import RefundScenario, Scenario, Settings, scenario_for_code
 from edged.contract.bodies import (
     BodyError,
     CloseRequest,
@@ -25,8 +26,14 @@ from edged.contract.bodies import (
     OrderBody,
     PayResult,
     QueryRequest,
+    RefundQuery,
+    RefundRequest,
+    RefundResult,
+    RefundState,
+    RefundTxn,
     ReleaseReport,
     ReverseRequest,
+    SettlementReport,
     TradeState,
     TxnBody,
     dump_body,
@@ -35,12 +42,16 @@ from edged.contract.bodies import (
 from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, make_envelope, rfc3339
 from edged.contract.signing import sign_envelope
 from edged.contract.topics import PREFIX, DeviceTopics, Downlink
+from edged.contract.txn_summary import summarize
 from edged.services.payments.codes import classify_payment_code
 from edged.services.payments.sealing import SealError, open_code
+from edged.services.settlement.day import business_day, parse_cutover, shop_zone
 
 log = logging.getLogger("edged.cloudsim")
 
 MAX_SEEN_IDS = 100_000
+LEDGER_TXNS = ("txn.completed", "txn.refunded", "txn.voided")
+"""The evt/txn records a day's settlement counts."""
 
 
 @dataclass
@@ -60,6 +71,22 @@ class Trade:
     history: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Refund:
+    device: DeviceTopics
+    refund_no: str
+    trade_no: str
+    amount_fen: int
+    scenario: RefundScenario
+    state: RefundState
+    ready_at: float | None = None
+    """Monotonic time a PROCESSING refund is finished."""
+    money_moves: int = 0
+    """How many times money went back for this refund number: must never exceed one."""
+    requests: int = 0
+    history: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Outgoing:
     topic: str
@@ -72,6 +99,14 @@ class Backend:
         self.settings = settings or Settings()
         self.trades: dict[str, Trade] = {}
         self.txns: dict[str, dict[str, Any]] = {}
+        """Envelope id -> {"type", "body"} of every evt/txn record received."""
+        self.refunds: dict[str, Refund] = {}
+        self.reports: list[dict[str, Any]] = []
+        """Every `report.settlement` envelope received (as JSON), signature unchecked."""
+        self.lose_txns = 0
+        """Drop this many of the next evt/txn messages as if they never arrived (fault tests)."""
+        self.altered: dict[int, int] = {}
+        """sale_no -> amount this backend records for that completed sale (fault tests)."""
         self.releases: dict[int, list[str]] = {}
         self.desk = OrderDesk(keys.signing)
         """Release id -> the states its `txn.release` reports went through, in order."""
@@ -102,6 +137,10 @@ class Backend:
             return []
         if envelope.id in self._seen:
             self.duplicates += 1
+            return []
+        if envelope.type in LEDGER_TXNS and self.lose_txns > 0:
+            self.lose_txns -= 1  # lost on the way: not even its id is remembered
+            self.rejected["lost on purpose"] += 1
             return []
         self._remember(envelope.id)
         self.received[envelope.type] += 1
@@ -141,6 +180,10 @@ class Backend:
             return self._cancel(device, parse_body(ReverseRequest, envelope.body).trade_no)
         if kind == "pay.close":
             return self._cancel(device, parse_body(CloseRequest, envelope.body).trade_no)
+        if kind == "refund.request":
+            return self._refund(device, parse_body(RefundRequest, envelope.body))
+        if kind == "refund.query":
+            return self._refund_query(device, parse_body(RefundQuery, envelope.body))
         if kind == "order.status":
             status = parse_body(OrderBody, envelope.body)
             self.desk.record_status(status.order_id, status.status.value)
@@ -149,10 +192,165 @@ class Backend:
             report = parse_body(ReleaseReport, envelope.body)
             self.releases.setdefault(report.release_id, []).append(report.state.value)
             return []
+        if kind == "report.settlement":
+            return self._reconcile(device, envelope)
         if kind.startswith("txn."):
-            body = parse_body(TxnBody, envelope.body)
-            self.txns[body.sale_id] = dump_body(body)
+            model = RefundTxn if kind == "txn.refunded" else TxnBody
+            body = dump_body(parse_body(model, envelope.body))
+            summary = summarize(kind, body)
+            amount = summary.amount_fen
+            if summary.status == "completed" and body.get("sale_no") in self.altered:
+                amount = self.altered[body["sale_no"]]
+            self.txns[envelope.id] = {
+                "type": kind,
+                "body": body,
+                "device": device.root,
+                "seq": envelope.seq,
+                "status": summary.status,
+                "at": summary.at,
+                "amount_fen": amount,
+            }
         return []
+
+    # -- reconciliation -----------------------------------------------------------------
+
+    def _reconcile(self, device: DeviceTopics, envelope: Envelope) -> list[Outgoing]:
+        """Answer a settlement with this backend's own figures for that device and day."""
+        report = parse_body(SettlementReport, envelope.body)
+        self.reports.append(envelope.model_dump(exclude_none=True))
+        zone, cutover = shop_zone(report.timezone), parse_cutover(report.cutover)
+        day = report.business_day
+        mine = sorted(
+            (
+                (t["seq"], txn_id, t)
+                for txn_id, t in self.txns.items()
+                if t["device"] == device.root
+                and t["at"] is not None
+                and t["status"] in ("completed", "refunded", "voided")
+                and business_day(
+                    datetime.fromisoformat(t["at"].replace("Z", "+00:00")), zone, cutover
+                ).isoformat()
+                == day
+            ),
+            key=lambda item: item[0],
+        )
+        ids = "".join(f"{txn_id}\n" for _, txn_id, _ in mine)
+        body = {
+            "business_day": day,
+            "revision": report.revision,
+            "txn_count": len(mine),
+            "sales_fen": sum(t["amount_fen"] for _, _, t in mine if t["status"] == "completed"),
+            "refunds_fen": sum(t["amount_fen"] for _, _, t in mine if t["status"] == "refunded"),
+            "digest": hashlib.sha256(ids.encode()).hexdigest(),
+            "txns": [{"txn_id": txn_id, "amount_fen": t["amount_fen"]} for _, txn_id, t in mine],
+        }
+        self._seq += 1
+        answer = make_envelope(
+            type="recon.figures",
+            device=device.device,
+            seq=self._seq,
+            body=body,
+            now=datetime.now(UTC),
+            clock_synced=True,
+            ttl=timedelta(seconds=self.settings.result_ttl_s),
+        )
+        signed = sign_envelope(answer, self.keys.signing)
+        return [Outgoing(device.downlink(Downlink.RECON), signed.to_bytes())]
+
+    # -- refunds ------------------------------------------------------------------------
+
+    def _refund(self, device: DeviceTopics, request: RefundRequest) -> list[Outgoing]:
+        known = self.refunds.get(request.refund_no)
+        if known is not None:  # the same refund number again: answer, never refund twice
+            known.requests += 1
+            self._advance(known)
+            return self._refund_answer(known)
+        refund = Refund(
+            device=device,
+            refund_no=request.refund_no,
+            trade_no=request.trade_no,
+            amount_fen=request.amount_fen,
+            scenario=self.settings.refund_scenario,
+            state=RefundState.PROCESSING,
+            requests=1,
+        )
+        self.refunds[refund.refund_no] = refund
+        trade = self.trades.get(request.trade_no)
+        already = sum(
+            r.amount_fen
+            for r in self.refunds.values()
+            if r.trade_no == request.trade_no
+            and r is not refund
+            and r.state is not RefundState.CLOSED
+        )
+        if trade is None or trade.state is not TradeState.SUCCESS:
+            return self._refund_close(refund, "the trade was not paid")
+        if already + request.amount_fen > trade.amount_fen:
+            return self._refund_close(refund, "refund exceeds the paid amount")
+        if refund.scenario is RefundScenario.CLOSED:
+            return self._refund_close(refund, "refund refused by the channel")
+        if refund.scenario is RefundScenario.SUCCESS:
+            self._refund_pay(refund)
+        else:
+            refund.ready_at = time.monotonic() + self.settings.refund_processing_s
+        refund.history.append(f"request:{refund.scenario.value}")
+        if refund.scenario is RefundScenario.SILENT:
+            return []
+        return self._refund_answer(refund)
+
+    def _refund_query(self, device: DeviceTopics, query: RefundQuery) -> list[Outgoing]:
+        refund = self.refunds.get(query.refund_no)
+        if refund is None:
+            unknown = Refund(
+                device, query.refund_no, query.trade_no, query.amount_fen,
+                RefundScenario.SUCCESS, RefundState.NOT_FOUND,
+            )  # fmt: skip
+            return self._refund_answer(unknown)
+        self._advance(refund)
+        refund.history.append("query")
+        return self._refund_answer(refund)
+
+    def _advance(self, refund: Refund) -> None:
+        if (
+            refund.state is RefundState.PROCESSING
+            and refund.ready_at is not None
+            and time.monotonic() >= refund.ready_at
+        ):
+            if refund.scenario is RefundScenario.ABNORMAL:
+                refund.state = RefundState.ABNORMAL
+                refund.history.append("abnormal")
+            else:
+                self._refund_pay(refund)
+
+    def _refund_pay(self, refund: Refund) -> None:
+        if refund.state is RefundState.SUCCESS:
+            return
+        refund.state = RefundState.SUCCESS
+        refund.money_moves += 1
+        refund.history.append("refunded")
+
+    def _refund_close(self, refund: Refund, reason: str) -> list[Outgoing]:
+        refund.state = RefundState.CLOSED
+        refund.history.append(f"closed:{reason}")
+        return self._refund_answer(refund, reason)
+
+    def _refund_answer(self, refund: Refund, reason: str = "") -> list[Outgoing]:
+        if refund.state is RefundState.ABNORMAL and not reason:
+            reason = "the shopper's account cannot take the refund"
+        body = RefundResult(
+            refund_no=refund.refund_no,
+            trade_no=refund.trade_no,
+            amount_fen=refund.amount_fen,
+            state=refund.state,
+            reason=reason,
+            refund_id=f"SIMR{refund.refund_no[-14:]}"
+            if refund.state is RefundState.SUCCESS
+            else "",
+            succeeded_at=rfc3339(datetime.now(UTC))
+            if refund.state is RefundState.SUCCESS
+            else None,
+        )
+        return [self.sign_result(refund.device, dump_body(body), "refund.result")]
 
     def _micropay(self, device: DeviceTopics, request: MicropayRequest) -> list[Outgoing]:
         known = self.trades.get(request.trade_no)
@@ -290,12 +488,14 @@ class Backend:
         )
         return self.sign_result(device, dump_body(body))
 
-    def sign_result(self, device: DeviceTopics, body: dict[str, Any]) -> Outgoing:
-        """A `pay.result` envelope for `device`, signed with the backend's key."""
+    def sign_result(
+        self, device: DeviceTopics, body: dict[str, Any], type: str = "pay.result"
+    ) -> Outgoing:
+        """A `pay.result` (or another cmd/pay) envelope for `device`, signed by the backend."""
         self._seq += 1
         now = datetime.now(UTC)
         envelope = make_envelope(
-            type="pay.result",
+            type=type,
             device=device.device,
             seq=self._seq,
             body=body,
@@ -322,6 +522,16 @@ class Backend:
                 for t in self.trades.values()
             },
             "txns": len(self.txns),
+            "refunds": {
+                r.refund_no: {
+                    "state": r.state.value,
+                    "money_moves": r.money_moves,
+                    "amount_fen": r.amount_fen,
+                    "trade_no": r.trade_no,
+                    "requests": r.requests,
+                }
+                for r in self.refunds.values()
+            },
             "releases": {str(key): states for key, states in self.releases.items()},
             "duplicates": self.duplicates,
             "received": dict(self.received),

@@ -43,6 +43,21 @@ BY_SUFFIX: dict[str, Scenario] = {
 }
 
 
+class RefundScenario(StrEnum):
+    """How the simulated channel answers a refund request (`Settings.refund_scenario`)."""
+
+    SUCCESS = "success"
+    """Refunded at once."""
+    PROCESSING = "processing"
+    """PROCESSING first; a query after `refund_processing_s` finds it SUCCESS."""
+    ABNORMAL = "abnormal"
+    """PROCESSING first; then ABNORMAL (the shopper's account could not take the money)."""
+    CLOSED = "closed"
+    """Refused outright."""
+    SILENT = "silent"
+    """Recorded, never answered until queried: the device's query schedule is exercised."""
+
+
 @dataclass
 class Settings:
     scenario: Scenario = Scenario.SUCCESS
@@ -50,6 +65,8 @@ class Settings:
     user_paying_s: float = 3.0
     native_scenario: Scenario = Scenario.SUCCESS
     native_pay_after_s: float = 1.0
+    refund_scenario: RefundScenario = RefundScenario.SUCCESS
+    refund_processing_s: float = 1.0
     result_ttl_s: float = 120.0
     """How long a signed result stays valid (its `exp`)."""
 

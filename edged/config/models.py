@@ -11,6 +11,7 @@ import binascii
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -159,6 +160,46 @@ class Payments(Section):
     max_sale_fen: Fen = 1_000_000
 
 
+RestockReason = Literal["goods_not_released", "returned", "damaged", "price_adjustment", "other"]
+
+
+class Refunds(Section):
+    query_schedule_s: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [60.0, 300.0, 600.0, 1200.0, 1800.0], min_length=1, max_length=20
+    )
+    """Waits before each query of an unfinished refund (WeChat Pay's guidance: 1, 5, 10, 20,
+    30 min); after the last one the last wait repeats."""
+    restock_reasons: list[RestockReason] = Field(
+        default_factory=lambda: list[RestockReason](["goods_not_released", "returned"])
+    )
+    """Refunds by lines with these reasons put the refunded quantities back into stock."""
+    max_per_sale: int = Field(50, ge=1, le=50)
+
+
+class Settlement(Section):
+    cutover: str = Field("04:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """Local time the business day changes (日结): sales before it belong to the day before."""
+    timezone: str | None = None
+    """IANA zone of the shop, e.g. `Asia/Shanghai`; the board's local zone when unset."""
+    identity_key: Path | None = None
+    """The device's Ed25519 identity key (made by firmware-tools/make-identity.sh); it signs
+    the settlement. Defaults to `<data_dir>/identity.key`, created on first use."""
+    recon_rounds: int = Field(3, ge=1, le=20)
+    """Resend-and-ask rounds before a day that still differs is left `mismatch`."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {zone!r}: an IANA name like Asia/Shanghai"
+                ) from None
+        return zone
+
+
 class Checkout(Section):
     shop_name: str = "edged demo shop"
     inactivity_timeout_s: float = Field(120, gt=0)
@@ -238,6 +279,8 @@ class DaemonConfig(Section):
     release: ReleaseConfig = NoRelease()
     """The door or slot locks of a vending counter; `none` on a kiosk."""
     payments: Payments = Payments()
+    refunds: Refunds = Refunds()
+    settlement: Settlement = Settlement()
     checkout: Checkout = Checkout()
     vending: Vending = Vending()
     orders: Orders = Orders()

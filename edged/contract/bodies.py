@@ -414,6 +414,224 @@ class HealthBody(Body):
     sales_allowed: bool
 
 
+# -- refunds: uplink evt/pay, downlink cmd/pay and cmd/op, record on evt/txn -------------
+
+
+class RefundReason(StrEnum):
+    GOODS_NOT_RELEASED = "goods_not_released"
+    """Paid, but the door or slot never released the goods (refunded automatically)."""
+    RETURNED = "returned"
+    DAMAGED = "damaged"
+    PRICE_ADJUSTMENT = "price_adjustment"
+    OTHER = "other"
+
+
+class RefundRequest(Body):
+    """`refund.request`: refund `amount_fen` of a paid trade. `refund_no` is deterministic (sale
+    and refund sequence), so a retried request reuses it and the channel refunds once
+    (WeChat Pay `out_refund_no`, Alipay `out_request_no`)."""
+
+    refund_no: TradeNo
+    trade_no: TradeNo
+    sale_id: SaleId
+    amount_fen: Amount
+    total_fen: Amount
+    """What the trade collected: the channel checks the refund against it."""
+    currency: Literal["CNY"] = "CNY"
+    reason: RefundReason
+    attempt: int = Field(ge=1, strict=True)
+
+
+class RefundQuery(Body):
+    """`refund.query`: what is the state of this refund? Answered with a `refund.result`."""
+
+    refund_no: TradeNo
+    trade_no: TradeNo
+    amount_fen: Amount
+    attempt: int = Field(ge=1, strict=True)
+
+
+class RefundState(StrEnum):
+    PROCESSING = "PROCESSING"
+    """Accepted by the channel, money not back yet: keep querying on the schedule."""
+    SUCCESS = "SUCCESS"
+    CLOSED = "CLOSED"
+    """The channel refused or closed it: no money moved. Escalated, never retried blindly."""
+    ABNORMAL = "ABNORMAL"
+    """The channel could not pay it out (e.g. the shopper's card was closed): staff must act."""
+    NOT_FOUND = "NOT_FOUND"
+    """The backend has no such refund (the request never reached it): the device sends it."""
+
+
+class RefundResult(Body):
+    """`refund.result`: the backend's answer to a refund request or query, signed."""
+
+    refund_no: TradeNo
+    trade_no: TradeNo
+    amount_fen: Amount
+    state: RefundState
+    reason: str = Field("", max_length=200)
+    refund_id: str = Field("", max_length=64)
+    """The payment network's id for the refund."""
+    succeeded_at: Timestamp | None = None
+
+
+class RefundEscalated(Body):
+    """`refund.escalated`: a refund ended closed or abnormal; staff and ops must look at it."""
+
+    refund_no: TradeNo
+    sale_id: SaleId
+    trade_no: TradeNo
+    amount_fen: Amount
+    state: Literal["closed", "abnormal"]
+    reason: str = Field("", max_length=200)
+
+
+class RefundLine(Body):
+    line_no: int = Field(ge=1, le=500, strict=True)
+    quantity: int = Field(ge=1, le=999, strict=True)
+
+
+class RefundCommand(Body):
+    """`op.refund` on `cmd/op`: refund a paid sale, in full, by lines, or by an amount.
+
+    Idempotent by `request_id`: the same request sent again (a new envelope id, or the same
+    envelope replayed) answers with the refund it already started."""
+
+    request_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    sale_id: SaleId
+    kind: Literal["full", "lines", "amount"]
+    lines: list[RefundLine] = Field(default_factory=list, max_length=500)
+    amount_fen: Amount | None = None
+    reason: RefundReason = RefundReason.OTHER
+
+    @model_validator(mode="after")
+    def _what_to_refund(self) -> RefundCommand:
+        if (self.kind == "lines") != bool(self.lines):
+            raise ValueError("lines are given exactly when kind is lines")
+        if (self.kind == "amount") != (self.amount_fen is not None):
+            raise ValueError("amount_fen is given exactly when kind is amount")
+        if len({line.line_no for line in self.lines}) != len(self.lines):
+            raise ValueError("a line appears twice")
+        return self
+
+
+class OpReply(Body):
+    """`op.reply` on `rsp/{request_id}`: what became of an operations command."""
+
+    request_id: str = Field(min_length=8, max_length=64)
+    op: str = Field(min_length=1, max_length=64)
+    state: Literal["accepted", "refused"]
+    detail: str = Field("", max_length=300)
+    refund_no: str | None = Field(None, max_length=32)
+
+
+class RefundTxn(Body):
+    """`txn.refunded`: a refund that succeeded, committed with the stock it returned."""
+
+    sale_id: SaleId
+    sale_no: int = Field(ge=1, strict=True)
+    status: Literal["refunded"] = "refunded"
+    refund_no: TradeNo
+    refund_seq: int = Field(ge=1, le=50, strict=True)
+    trade_no: TradeNo
+    method: PayMethod
+    currency: Literal["CNY"] = "CNY"
+    amount_fen: Amount
+    lines: list[TxnLine] = Field(max_length=500)
+    """The lines (and quantities) refunded; empty for a refund by amount."""
+    restocked: bool
+    reason: RefundReason
+    origin: Literal["ops", "technician", "auto"]
+    refund_id: str = Field("", max_length=64)
+    succeeded_at: Timestamp
+    clock_synced: bool
+
+
+# -- the daily settlement and reconciliation: uplink evt/report, downlink cmd/recon --------
+
+BusinessDay = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class CountTotal(Body):
+    count: Count
+    total_fen: Fen
+
+
+class MethodTotal(Body):
+    method: PayMethod
+    count: Count
+    total_fen: Fen
+
+
+class SettlementReport(Body):
+    """`report.settlement` (日结): the business day's figures, signed by the device's own
+    Ed25519 identity key (the envelope's `sig`), so the backend can prove which kiosk
+    reported what. A payment belongs to the day of its success time; `digest` is SHA-256
+    (hex) over the day's `evt/txn` envelope ids ordered by txn sequence, each followed by a
+    newline. `revision` grows each time the same day is reported again."""
+
+    business_day: BusinessDay
+    revision: int = Field(ge=1, strict=True)
+    timezone: str = Field(min_length=1, max_length=64)
+    cutover: str = Field(pattern=r"^\d{2}:\d{2}$")
+    sales: CountTotal
+    by_method: list[MethodTotal] = Field(max_length=8)
+    refunds: CountTotal
+    refunds_by_method: list[MethodTotal] = Field(max_length=8)
+    net_fen: int = Field(ge=-100_000_000_000, le=100_000_000_000, strict=True)
+    voided: dict[Literal["count"], Count]
+    txn_count: Count
+    first_txn_seq: int | None = Field(None, ge=1, strict=True)
+    last_txn_seq: int | None = Field(None, ge=1, strict=True)
+    digest: Digest
+    identity_key: B64
+    """The device's Ed25519 public key (base64), as registered at provisioning."""
+
+
+class ReconTxn(Body):
+    txn_id: str = Field(min_length=8, max_length=64)
+    """The `evt/txn` envelope id."""
+    amount_fen: Fen
+
+
+class ReconFigures(Body):
+    """`recon.figures` on `cmd/recon`: the backend's own count, totals and digest for this
+    device and business day, with the transactions it holds, so the device can tell what is
+    missing on either side."""
+
+    business_day: BusinessDay
+    revision: int = Field(ge=1, strict=True)
+    """The settlement revision this answers."""
+    txn_count: Count
+    sales_fen: Fen
+    refunds_fen: Fen
+    digest: Digest
+    txns: list[ReconTxn] = Field(max_length=5000)
+
+
+class ReconDifference(Body):
+    txn_id: str = Field(min_length=8, max_length=64)
+    kind: Literal["local_only", "remote_only", "amount_mismatch"]
+    txn_seq: int | None = Field(None, ge=1, strict=True)
+    local_fen: Fen | None = None
+    remote_fen: Fen | None = None
+
+
+class ReconReport(Body):
+    """`report.recon`: where reconciling a business day stands. `resending` means the
+    device sent the differing transactions again (by txn sequence range) and asked again;
+    `mismatch` is final for the rounds configured and lists what still differs."""
+
+    business_day: BusinessDay
+    state: Literal["reconciled", "resending", "mismatch"]
+    round: int = Field(ge=1, strict=True)
+    differences: list[ReconDifference] = Field(max_length=5000)
+    resent_ranges: list[tuple[int, int]] = Field(default_factory=list, max_length=5000)
+
+
 B = TypeVar("B", bound=Body)
 
 
@@ -429,6 +647,11 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "pay.doubt": (Uplink.PAY, PayDoubt, PayDoubt.__doc__ or ""),
     "pay.result": (Downlink.PAY, PayResult, PayResult.__doc__ or ""),
     "txn.completed": (Uplink.TXN, TxnBody, TxnBody.__doc__ or ""),
+    "txn.voided": (
+        Uplink.TXN,
+        TxnBody,
+        "A cancelled or abandoned sale with items (status voided).",
+    ),
     "txn.release": (Uplink.TXN, ReleaseReport, ReleaseReport.__doc__ or ""),
     "order.status": (Uplink.ORDER, OrderBody, OrderBody.__doc__ or ""),
     "order.release": (Uplink.ORDER, ReleaseReport, "An order's slot release (see txn.release)."),
@@ -438,6 +661,16 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
     "stock.applied": (Uplink.STOCK, StockApplied, StockApplied.__doc__ or ""),
     "health.report": (Uplink.HEALTH, HealthBody, HealthBody.__doc__ or ""),
+    "refund.request": (Uplink.PAY, RefundRequest, RefundRequest.__doc__ or ""),
+    "refund.query": (Uplink.PAY, RefundQuery, RefundQuery.__doc__ or ""),
+    "refund.escalated": (Uplink.PAY, RefundEscalated, RefundEscalated.__doc__ or ""),
+    "refund.result": (Downlink.PAY, RefundResult, RefundResult.__doc__ or ""),
+    "op.refund": (Downlink.OP, RefundCommand, RefundCommand.__doc__ or ""),
+    "op.reply": (Uplink.RESPONSE, OpReply, OpReply.__doc__ or ""),
+    "txn.refunded": (Uplink.TXN, RefundTxn, RefundTxn.__doc__ or ""),
+    "report.settlement": (Uplink.REPORT, SettlementReport, SettlementReport.__doc__ or ""),
+    "report.recon": (Uplink.REPORT, ReconReport, ReconReport.__doc__ or ""),
+    "recon.figures": (Downlink.RECON, ReconFigures, ReconFigures.__doc__ or ""),
 }
 """Envelope `type` -> (topic kind, body model, what it means). The AsyncAPI source of truth."""
 

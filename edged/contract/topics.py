@@ -18,6 +18,7 @@ class Uplink(StrEnum):
     STOCK = "evt/stock"
     CFG = "evt/cfg"
     HEALTH = "evt/health"
+    REPORT = "evt/report"
     RESPONSE = "rsp"
 
 
@@ -26,6 +27,7 @@ class Downlink(StrEnum):
     ORDER = "cmd/order"
     STOCK = "cmd/stock"
     OP = "cmd/op"
+    RECON = "cmd/recon"
     CFG = "cfg"
 
 
@@ -52,6 +54,7 @@ UPLINK_RULES: dict[Uplink, UplinkRule] = {
     Uplink.STOCK: UplinkRule(1, False, Priority.CONTROL),
     Uplink.CFG: UplinkRule(1, True, Priority.CONTROL),
     Uplink.HEALTH: UplinkRule(0, False, Priority.TELEMETRY),
+    Uplink.REPORT: UplinkRule(1, False, Priority.MONEY),
     Uplink.RESPONSE: UplinkRule(1, False, Priority.CONTROL),
 }
 

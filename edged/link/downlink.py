@@ -35,6 +35,7 @@ judge expiry at all and relies on signature plus replay protection; it says so i
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import sqlite3
 from collections import Counter
@@ -128,6 +129,8 @@ class DownlinkRegistry(Protocol):
     """What a service sees of the router while it starts: where to hand its commands."""
 
     def register(self, kind: Downlink, handler: Handler) -> None: ...
+
+    def register_type(self, kind: Downlink, type_name: str, handler: Handler) -> None: ...
 
 
 class HandlerRejected(Exception):
@@ -240,6 +243,9 @@ class DownlinkRouter:
         self._inbox = inbox
         self._verifier = verifier
         self._handlers: dict[Downlink, Handler] = {}
+        self._typed: dict[Downlink, dict[str, Handler]] = {}
+        """One dispatch table per topic, keyed by envelope type, filled by each handler's
+        owner (e.g. `cmd/pay`: `pay.result` for payments, `refund.result` for refunds)."""
         self.stats = DownlinkStats()
         self.accepting = asyncio.Event()
         """Set by `ready()`; the link subscribes only then, so no message meets no handler."""
@@ -249,6 +255,14 @@ class DownlinkRouter:
         if kind in self._handlers:
             raise ValueError(f"a handler for {kind.value} is already registered")
         self._handlers[kind] = handler
+
+    def register_type(self, kind: Downlink, type_name: str, handler: Handler) -> None:
+        """Route envelopes of `type_name` on `kind` to `handler`; other types on that topic
+        go to the topic's own handler, if one is registered, else are refused."""
+        table = self._typed.setdefault(kind, {})
+        if type_name in table:
+            raise ValueError(f"a handler for {type_name} on {kind.value} is already registered")
+        table[type_name] = handler
 
     def ready(self) -> None:
         """Every service has registered: the link may subscribe to downlink topics now."""
@@ -303,9 +317,7 @@ class DownlinkRouter:
     async def _apply(self, envelope: Envelope, delivery: DownlinkDelivery) -> None:
         if await self._inbox.seen(envelope.id):
             raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
-        handler = self._handlers.get(delivery.kind)
-        if handler is None:
-            raise DownlinkRejected("no_handler", f"nothing handles {delivery.kind.value}")
+        handler = self._handler_for(delivery.kind, envelope.type)
         try:
             async with self._store.transaction() as tx:
                 # Deferred: the claim rides on the handler's first hop, or on the COMMIT.
@@ -320,6 +332,17 @@ class DownlinkRouter:
                 raise
             log.exception("downlink handler failed", extra={"msg_id": envelope.id})
             raise DownlinkRejected("handler_error", type(exc).__name__) from None
+
+    def _handler_for(self, kind: Downlink, type_name: str) -> Handler:
+        typed = self._typed.get(kind, {})
+        handler = typed.get(type_name) or self._handlers.get(kind)
+        if handler is not None:
+            return handler
+        if not typed:
+            raise DownlinkRejected("no_handler", f"nothing handles {kind.value}")
+        near = difflib.get_close_matches(type_name, list(typed), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise DownlinkRejected("no_handler", f"nothing handles {type_name!r} on {kind.value}{hint}")
 
     def _claim_or_reject(self, s: Statements, envelope: Envelope, topic: str) -> None:
         if not self._inbox.claim_now(s, envelope, topic):

@@ -14,15 +14,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
 from edged.contract.envelope import Envelope, make_envelope, parse_rfc3339, rfc3339
 from edged.contract.topics import UPLINK_RULES, DeviceTopics, Priority, Uplink
+from edged.contract.txn_summary import summarize
 from edged.store.database import Statements, Store, Transaction
 
 UPLINK_SEQUENCE = "uplink"
+TXN_SEQUENCE = "txn"
+TXN_KEEP = timedelta(days=40)
+"""Delivered `evt/txn` rows stay this long past the usual retention: reconciliation resends
+them byte for byte when the backend is missing one."""
 OUTBOX_COLUMNS = "seq, msg_id, topic, priority, qos, retain, payload, created_at, correlation"
 
 MARK_CHUNK = 500
@@ -141,12 +146,15 @@ class Outbox:
         *,
         request_id: str | None = None,
         response: ResponseRoute | None = None,
+        sign: Callable[[Envelope], Envelope] | None = None,
     ) -> Envelope:
         """`add` for work already running in the writer thread (`Transaction.run`).
 
         A reply goes to `rsp/{request_id}`, or to the request's MQTT 5 response topic when
         `response` gives one; it must lie under this device's own `rsp/` root, the only place
-        the broker's ACL lets a device publish replies.
+        the broker's ACL lets a device publish replies. `sign` signs the envelope (the
+        settlement carries the device's own identity signature). Every `evt/txn` message is
+        also journaled with its own sequence number (`txn_journal`, never pruned).
         """
         rule = UPLINK_RULES[kind]
         topic = self._topics.uplink(kind, request_id) if response is None else response.topic
@@ -164,6 +172,19 @@ class Outbox:
             now=self._store.clock.now(),
             clock_synced=self._store.clock.synced(),
         )
+        if sign is not None:
+            envelope = sign(envelope)
+        payload = envelope.to_bytes()
+        if kind is Uplink.TXN:
+            summary = summarize(type, body)
+            s.execute(
+                "INSERT INTO txn_journal (txn_seq, msg_id, type, status, at, amount_fen, method, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    s.next_sequence(TXN_SEQUENCE), envelope.id, type, summary.status,
+                    summary.at, summary.amount_fen, summary.method, s.now,
+                ),
+            )  # fmt: skip
         row_seq = s.insert(
             "INSERT INTO outbox "
             "(msg_id, topic, priority, qos, retain, payload, created_at, correlation) "
@@ -174,7 +195,7 @@ class Outbox:
                 int(rule.priority),
                 rule.qos,
                 int(rule.retain),
-                envelope.to_bytes(),
+                payload,
                 s.now,
                 response.correlation if response is not None else None,
             ),
@@ -185,6 +206,30 @@ class Outbox:
         for listener in self._listeners:
             s.after.append(partial(listener, int(rule.priority)))
         return envelope
+
+    def resend_txns(self, s: Statements, first: int, last: int) -> list[int]:
+        """Send journaled `evt/txn` messages `first..last` (txn sequence numbers) again, byte
+        for byte: same id, so a receiver that has one drops it. Returns the txn sequence
+        numbers that could not be resent (their outbox row was pruned or removed)."""
+        rows = s.fetchall(
+            "SELECT j.txn_seq, o.msg_id, o.topic, o.priority, o.qos, o.payload FROM txn_journal j "
+            "LEFT JOIN outbox o ON o.msg_id = j.msg_id WHERE j.txn_seq BETWEEN ? AND ? "
+            "ORDER BY j.txn_seq",
+            (first, last),
+        )
+        kept = [r for r in rows if r["msg_id"] is not None]
+        # A fresh row (a new outbox seq), not a reset one: the pump's cursor has passed the
+        # old seq and would not come back to it.
+        s.executemany("DELETE FROM outbox WHERE msg_id = ?", [(r["msg_id"],) for r in kept])
+        s.executemany(
+            "INSERT INTO outbox (msg_id, topic, priority, qos, retain, payload, created_at) "
+            "VALUES (?, ?, ?, ?, 0, ?, ?)",
+            [(r["msg_id"], r["topic"], r["priority"], r["qos"], r["payload"], s.now) for r in kept],
+        )
+        if kept:
+            for listener in self._listeners:
+                s.after.append(partial(listener, int(kept[0]["priority"])))
+        return [int(r["txn_seq"]) for r in rows if r["msg_id"] is None]
 
     async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:
         """Drop this device's undelivered rows of `kind`: a new snapshot replaces stale ones."""
@@ -246,10 +291,12 @@ class Outbox:
             self._handed.difference_update(seqs)  # delivered: nothing left to withdraw
 
     async def prune_delivered(self, older_than: datetime) -> int:
+        """Delivered rows older than `older_than`; `evt/txn` ones only after `TXN_KEEP` more."""
         async with self._store.transaction() as tx:
             return await tx.execute(
-                "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?",
-                (rfc3339(older_than),),
+                "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
+                "AND (topic NOT LIKE '%/evt/txn' OR delivered_at < ?)",
+                (rfc3339(older_than), rfc3339(older_than - TXN_KEEP)),
             )
 
     async def shed_telemetry(self) -> int:

@@ -118,8 +118,13 @@ class Kiosk:
     def cloud(self) -> dict[str, Any]:
         return self.sim.summary()
 
+    def cloud_txns(self) -> list[dict[str, Any]]:
+        """Every evt/txn record the cloud kept (`type` and `body`), in arrival order."""
+        with self.sim.lock:
+            return [dict(t) for t in self.sim.backend.txns.values()]
 
-def write_config(path: Path, data: Path, port: int, **payments: Any) -> None:
+
+def write_config(path: Path, data: Path, port: int, *, extra: str = "", **payments: Any) -> None:
     settings = {"deadline_s": 5, "query_interval_s": 0.5, "native_qr_ttl_s": 10, **payments}
     lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
     path.write_text(
@@ -145,6 +150,6 @@ reconnect_max_s = 1
 [display]
 driver = "sim"
 echo = true
-""",
+{extra}""",
         encoding="utf-8",
     )

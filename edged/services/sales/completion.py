@@ -25,6 +25,7 @@ from edged.store import Statements
 from edged.store.outbox import Outbox
 
 TXN_COMPLETED = "txn.completed"
+TXN_VOIDED = "txn.voided"
 CURRENCY = "CNY"
 
 
@@ -102,3 +103,33 @@ def txn_body(sale: Sale, settlement: Settlement, clock_synced: bool) -> dict[str
         "completed_at": sale.completed_at,
         "clock_synced": clock_synced and sale.clock_synced,
     }
+
+
+def void_sale(
+    s: Statements,
+    sale_id: str,
+    to: SaleState,
+    *,
+    only_from: tuple[SaleState, ...],
+    outbox: Outbox,
+    clock_synced: bool,
+) -> bool:
+    """Cancel or abandon a sale; one with items is reported on evt/txn as `voided` in the
+    same transaction (the daily settlement counts it)."""
+    sale = sale_from_rows(s.fetchall(LOAD_SALE_SQL, (sale_id,)))
+    moved = move_now(s, sale_id, to, only_from=only_from)
+    if moved and sale is not None and sale.lines:
+        body = {
+            "sale_id": sale.id,
+            "sale_no": sale.seq,
+            "status": "voided",
+            "currency": CURRENCY,
+            "lines": [line.as_dict() for line in sale.lines],
+            "totals": {"items": sale.items, "total_fen": sale.total_fen},
+            "payments": [],
+            "opened_at": sale.created_at,
+            "completed_at": s.now,
+            "clock_synced": clock_synced and sale.clock_synced,
+        }
+        outbox.write(s, Uplink.TXN, TXN_VOIDED, body)
+    return moved

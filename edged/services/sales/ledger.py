@@ -14,7 +14,7 @@ from typing import Protocol
 
 from edged.services.payments.protocol import PaymentOutcome, Settlement
 from edged.services.printing.queue import PrintQueue
-from edged.services.sales.completion import complete_sale
+from edged.services.sales.completion import complete_sale, void_sale
 from edged.services.sales.records import SaleState, move_now
 from edged.store import Statements, Store
 from edged.store.outbox import Outbox
@@ -68,8 +68,20 @@ class SalesLedger:
                 if settlement.sale_id in self._cancel_requested
                 else SaleState.BASKET
             )
-            move_now(s, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
+            if back_to is SaleState.CANCELLED:
+                self.void_now(s, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
+            else:
+                move_now(s, settlement.sale_id, back_to, only_from=(SaleState.PAYING,))
         s.after.append(lambda: self._settled(settlement))
+
+    def void_now(
+        self, s: Statements, sale_id: str, to: SaleState, *, only_from: tuple[SaleState, ...]
+    ) -> bool:
+        """Cancel or abandon a sale (in the writer thread); one with items is reported voided."""
+        return void_sale(
+            s, sale_id, to, only_from=only_from, outbox=self._outbox,
+            clock_synced=self._store.clock.synced(),
+        )  # fmt: skip
 
     async def progress(self, sale_id: str, message: str) -> None:
         for follower in self._followers:
