@@ -16,12 +16,13 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
 from edged import __version__
 from edged.app.boot_record import record_boot
+from edged.app.health import DaemonHealth, LiveSections
 from edged.cloudsim.embedded import start_beside_daemon
 from edged.cloudsim.keys import with_backend_keys
 from edged.config import DaemonConfig
@@ -32,11 +33,14 @@ from edged.link.assembly import start_link
 from edged.runtime.backoff import Backoff
 from edged.runtime.clock import Clock, SystemClock
 from edged.runtime.heap import freeze_startup_heap
+from edged.runtime.logs import RecentLogLines
 from edged.runtime.supervisor import CoreTaskFailed, Role, Supervisor
 from edged.runtime.systemd import SystemdNotifier
 from edged.services import (
     checkout,
+    fleet_config,
     kiosk_screen,
+    ops,
     orders,
     payments,
     printing,
@@ -46,8 +50,17 @@ from edged.services import (
     settlement,
     stock,
 )
-from edged.services.part import Closer, PartContext, PartSupervisor, ScanHandler, StatusProvider
-from edged.store import Store, StoreError
+from edged.services.checkout.session import Phase
+from edged.services.part import (
+    Closer,
+    PartContext,
+    PartSupervisor,
+    Reconfigure,
+    ScanHandler,
+    StatusProvider,
+)
+from edged.services.stock.updates import catalog_levels
+from edged.store import Store, StoreError, StoreUnwritable
 from edged.store.inbox import Inbox
 from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
@@ -58,6 +71,10 @@ log = logging.getLogger("edged.daemon")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_RELOAD = 75
+"""Returned to the CLI to build the daemon again in this process (remote config applied)."""
+EXIT_RESTART = 76
+"""Returned to the CLI to re-execute the process (`op.restart`)."""
 STOP_GRACE_S = 1.5
 """Tasks get this long to finish after SIGTERM; systemd's own stop timeout is longer."""
 
@@ -67,10 +84,15 @@ class Daemon:
         self,
         config: DaemonConfig,
         *,
+        file_raw: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self.config = config
+        self.file_raw: Mapping[str, Any] = (
+            file_raw if file_raw is not None else config.model_dump(exclude_unset=True)
+        )
+        """The local file as read (with environment overrides): remote layers go over it."""
         self.clock = clock or SystemClock()
         self.notifier = notifier or SystemdNotifier()
         self.boot_id = new_id()
@@ -82,6 +104,9 @@ class Daemon:
         self._scan_handlers: list[ScanHandler] = []
         self._closers: list[Closer] = []
         self._stop = asyncio.Event()
+        self._exit_code = EXIT_OK
+        self._live: dict[str, list[Reconfigure]] = {}
+        self.logs = RecentLogLines()
 
     # -- extension points used by the wiring below --------------------------------------
 
@@ -91,11 +116,24 @@ class Daemon:
     def on_scan(self, handler: ScanHandler) -> None:
         self._scan_handlers.append(handler)
 
+    def on_reconfigure(self, section: str, apply: Reconfigure) -> None:
+        self._live.setdefault(section, []).append(apply)
+
     def on_close(self, closer: Closer) -> None:
         """Closers run in reverse order of registration after the tasks stopped."""
         self._closers.append(closer)
 
     def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """Stop every part and build them again in this process, with the config's new layers."""
+        self._exit_code = EXIT_RELOAD
+        self._stop.set()
+
+    def request_restart(self) -> None:
+        """Stop cleanly, then the CLI re-executes the process (`op.restart`)."""
+        self._exit_code = EXIT_RESTART
         self._stop.set()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -107,7 +145,8 @@ class Daemon:
         try:
             try:
                 await self._start()
-            except (StoreError, OSError) as exc:
+            except (StoreError, StoreUnwritable, OSError) as exc:
+                # A disk too full to record the boot: say so; systemd retries the start.
                 log.error("cannot start", extra={"reason": str(exc)})
                 return EXIT_FAILED
             freeze_startup_heap()
@@ -131,7 +170,7 @@ class Daemon:
         stop = asyncio.create_task(self._stop.wait())
         fatal = asyncio.create_task(self.supervisor.wait())
         await asyncio.wait({stop, fatal}, return_when=asyncio.FIRST_COMPLETED)
-        code = EXIT_OK
+        code = self._exit_code
         if fatal.done() and isinstance(fatal.exception(), CoreTaskFailed):
             log.error("stopping: a core task failed", extra={"reason": str(fatal.exception())})
             code = EXIT_FAILED
@@ -147,12 +186,16 @@ class Daemon:
         ledger, checkout asks payments to collect and follows the ledger. Tasks the parts
         start run once every part is set up (`PartSupervisor.release`).
         """
-        cfg = with_backend_keys(self.config)
-        cfg.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        store = await Store.open(cfg.paths.data_dir / "edged.db", self.clock)
+        logging.getLogger().addHandler(self.logs)
+        self.on_close(self._detach_logs)
+        self.config.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await Store.open(self.config.paths.data_dir / "edged.db", self.clock)
         self.on_close(store.close)
         outbox = Outbox(store, self.topics)
         inbox = Inbox(store)
+        # The local file says where the store is; the store says which remote layers to run.
+        start = await fleet_config.starting(store, outbox, self.file_raw, self.config)
+        cfg = with_backend_keys(start.config)
         await record_boot(store, outbox, self.boot_id, __version__, self.on_close)
         maintenance = StoreMaintenance(store, outbox, cfg.store, cfg.link.retention_hours)
         self.supervisor.start("store", maintenance.run, Role.CORE)
@@ -178,6 +221,7 @@ class Daemon:
         ctx = PartContext(
             cfg, self.clock, self.topics, store, outbox, inbox, downlink, self.control, parts,
             on_close=self.on_close, add_status=self.add_status, on_scan=self.on_scan,
+            on_reconfigure=self.on_reconfigure,
         )  # fmt: skip
         devices = await kiosk_screen.setup(
             ctx, devices=devices, boot_id=self.boot_id,
@@ -190,7 +234,7 @@ class Daemon:
         collector = await payments.setup(ctx, sales=settles)
         # On a vending counter checkout's views wait while a door is released (releases.gate).
         shown = devices if releases is None else dataclasses.replace(devices, display=releases.gate)
-        await checkout.setup(
+        till = await checkout.setup(
             ctx, devices=shown, sales=ledger, payments=collector, printing=print_queue,
             sales_allowed=lambda: maintenance.sales_allowed,
         )  # fmt: skip
@@ -198,6 +242,18 @@ class Daemon:
         await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
         await refunds.setup(ctx, printing=print_queue)
         await settlement.setup(ctx, printing=print_queue)
+        await ops.setup(
+            ctx, printing=print_queue, printer=devices.printer,
+            status=functools.partial(self._status_command, devices, {}), logs=self.logs,
+            stock_levels=catalog_levels, busy=lambda: till.phase is not Phase.IDLE,
+            payment_open=collector.busy, request_restart=self.request_restart,
+        )  # fmt: skip
+        await fleet_config.setup(
+            ctx, file_raw=self.file_raw, start=start,
+            busy=lambda: collector.busy() or till.phase is Phase.PAYING,
+            probe=DaemonHealth(link, self.supervisor, devices), request_reload=self.request_reload,
+            live=LiveSections(self._live),
+        )  # fmt: skip
 
         self._read_scans(parts, devices)
         self.control.register("status", functools.partial(self._status_command, devices))
@@ -225,7 +281,12 @@ class Daemon:
         return devices
 
     async def _shutdown(self) -> None:
-        self.notifier.stopping()
+        if self._exit_code == EXIT_OK:
+            self.notifier.stopping()
+        else:
+            self.notifier.reloading(
+                "restarting" if self._exit_code == EXIT_RESTART else "reloading"
+            )
         log.info("stopping")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.supervisor.stop(), STOP_GRACE_S)
@@ -237,6 +298,9 @@ class Daemon:
         log.info("stopped")
 
     # -- wiring helpers -------------------------------------------------------------------
+
+    async def _detach_logs(self) -> None:
+        logging.getLogger().removeHandler(self.logs)
 
     def _read_scans(self, parts: PartSupervisor, devices: Devices) -> None:
         """Scanner and camera feed every part's scan handler; they restart with backoff."""

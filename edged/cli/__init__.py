@@ -12,9 +12,11 @@ from edged.cli import (
     cart,
     check_config,
     cloudsim,
+    config_show,
     control,
     demo,
     doctor,
+    fleet,
     identity,
     order,
     payments,
@@ -25,9 +27,23 @@ from edged.cli import (
 )
 
 SUBCOMMANDS = [
-    demo, run, check_config, control, sim, cart, order, payments, refund, report, identity,
-    doctor, bench, cloudsim,
-]  # fmt: skip
+    demo,
+    run,
+    check_config,
+    config_show,
+    control,
+    sim,
+    cart,
+    order,
+    payments,
+    refund,
+    report,
+    identity,
+    doctor,
+    bench,
+    cloudsim,
+    fleet,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

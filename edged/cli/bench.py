@@ -254,10 +254,27 @@ def _herd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fleet(benches: Any) -> None:
+    parser: argparse.ArgumentParser = benches.add_parser(
+        "fleet", help="push a fleet layer to N daemon processes, then one that rolls back"
+    )
+    parser.add_argument("--daemons", type=int, default=50)
+    parser.add_argument("--grace-s", type=int, default=20, help="health gate of the layers")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per phase")
+    parser.set_defaults(handler=_fleet)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from edged.app.fleet_bench import main_json
+
+    return main_json(args.daemons, args.grace_s, args.timeout)
+
+
 BENCHES: list[Callable[[Any], None]] = [
     _add_drain,
     _add_checkout,
     _add_decode,
     _add_herd,
     _add_screen,
+    _add_fleet,
 ]

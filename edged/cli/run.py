@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 from typing import Any
 
-from edged.cli.common import EXIT_CONFIG, add_config_option, load_or_report
+from edged.cli.common import EXIT_CONFIG, add_config_option
 
 
 def register(commands: Any) -> None:
@@ -16,11 +18,22 @@ def register(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edged.app.daemon import Daemon
+    from edged.app.daemon import EXIT_RELOAD, EXIT_RESTART, Daemon
+    from edged.config import ConfigError, load_config_and_raw
     from edged.runtime.logs import configure_logging
 
     configure_logging()
-    config = load_or_report(args.config)
-    if config is None:
-        return EXIT_CONFIG
-    return asyncio.run(Daemon(config).run())
+    while True:
+        try:
+            config, raw = load_config_and_raw(args.config)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_CONFIG
+        code = asyncio.run(Daemon(config, file_raw=raw).run())
+        if code == EXIT_RESTART:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+        if code != EXIT_RELOAD:
+            return code

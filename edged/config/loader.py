@@ -26,6 +26,13 @@ class ConfigError(Exception):
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> DaemonConfig:
     """Load `path` (or the development default when None) with environment overrides."""
+    return load_config_and_raw(path, environ)[0]
+
+
+def load_config_and_raw(
+    path: Path | None, environ: Mapping[str, str] | None = None
+) -> tuple[DaemonConfig, dict[str, Any]]:
+    """The config and the dict it was validated from: remote layers are merged over the dict."""
     source = path.name if path else "<defaults>"
     raw: dict[str, Any] = {}
     if path is not None:
@@ -38,7 +45,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
     apply_env_overrides(raw, os.environ if environ is None else environ)
-    return validate_config(raw, source)
+    return validate_config(raw, source), raw
 
 
 def validate_config(raw: Mapping[str, Any], source: str) -> DaemonConfig:

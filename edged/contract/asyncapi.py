@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from edged.contract.bodies import MESSAGES, Body
 from edged.contract.envelope import Envelope
-from edged.contract.topics import PREFIX, UPLINK_RULES, Downlink, Uplink
+from edged.contract.topics import FLEET_SCOPE, PREFIX, SITE_SCOPE, UPLINK_RULES, Downlink, Uplink
 
 DOCUMENT = Path(__file__).with_name("asyncapi.json")
 REF = "#/components/schemas/{model}"
@@ -102,19 +102,28 @@ def _channel_id(kind: Uplink | Downlink) -> str:
 
 
 def _channel(kind: Uplink | Downlink) -> dict[str, Any]:
-    channel: dict[str, Any] = {
-        "address": f"{PREFIX}/{{site}}/{{device}}/{kind.value}",
-        "parameters": {
-            "site": {"description": "Site (store) id"},
-            "device": {"description": "Device id"},
-        },
-        "messages": {},
+    parameters: dict[str, Any] = {
+        "site": {"description": "Site (store) id"},
+        "device": {"description": "Device id"},
     }
+    address = f"{PREFIX}/{{site}}/{{device}}/{kind.value}"
+    if kind is Uplink.RESPONSE:
+        address += "/{request_id}"
+        parameters["request_id"] = {"description": "The request_id of the command answered"}
+    channel: dict[str, Any] = {"address": address, "parameters": parameters, "messages": {}}
+    if kind is Downlink.CFG:
+        channel["description"] = (
+            "Retained desired config. The same message type arrives at three scopes: "
+            f"`{PREFIX}/{{site}}/{{device}}/cfg` (envelope device = the device id), "
+            f"`{PREFIX}/{{site}}/{SITE_SCOPE}/cfg` (device = `{{site}}/{SITE_SCOPE}`) and "
+            f"`{PREFIX}/{FLEET_SCOPE}/cfg` (device = `{FLEET_SCOPE}`)."
+        )
     if isinstance(kind, Uplink):
         rule = UPLINK_RULES[kind]
         channel["bindings"] = {"mqtt": {"qos": rule.qos, "retain": rule.retain}}
     else:
-        channel["bindings"] = {"mqtt": {"qos": 1, "retain": False}}
+        retained = kind is Downlink.CFG
+        channel["bindings"] = {"mqtt": {"qos": 1, "retain": retained}}
     return channel
 
 

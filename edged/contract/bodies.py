@@ -414,6 +414,155 @@ class HealthBody(Body):
     sales_allowed: bool
 
 
+# -- downlink: cfg at three scopes; uplink: evt/cfg -----------------------------------------
+
+ConfigVersion = Annotated[int, Field(ge=1, le=2**53, strict=True)]
+RequestId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class ConfigScope(StrEnum):
+    """Layers apply in this order over the local file: fleet, then site, then device."""
+
+    FLEET = "fleet"
+    SITE = "site"
+    DEVICE = "device"
+
+
+class DesiredConfig(Body):
+    """`cfg.desired`: one scope's layer of remote config, retained on that scope's `cfg` topic.
+
+    `config` is a partial daemon config (the same sections and keys as the TOML file) merged
+    over the local file field by field; identity, paths and secrets stay the file's own, so a
+    layer that names them is rejected whole. `version` grows with every change to the scope:
+    an equal or older version is ignored and said so.
+    """
+
+    version: ConfigVersion
+    config: dict[str, Any]
+    grace_s: int | None = Field(None, ge=5, le=3600, strict=True)
+    """How long the health gate waits after applying before it commits (default 120 s)."""
+
+
+class ConfigStatus(StrEnum):
+    APPLIED = "applied"
+    DEFERRED = "deferred"
+    """Waiting for the open sale or payment to end."""
+    APPLYING = "applying"
+    """Applied and inside its health gate; committed or rolled back within `grace_s`."""
+    REJECTED = "rejected"
+    ROLLED_BACK = "rolled_back"
+
+
+class ScopeVersions(Body):
+    fleet: int | None = Field(None, ge=1, strict=True)
+    site: int | None = Field(None, ge=1, strict=True)
+    device: int | None = Field(None, ge=1, strict=True)
+
+
+class ConfigProblem(Body):
+    key: str = Field(max_length=200)
+    """The dotted key the problem is about (`checkout.inactivity_timeout_s`), or `<layer>`."""
+    message: str = Field(max_length=500)
+
+
+class ConfigState(Body):
+    """`cfg.state`: where this device's configuration stands (retained on `evt/cfg`)."""
+
+    desired: ScopeVersions
+    """The newest version seen per scope."""
+    applied: ScopeVersions
+    """The versions the running, committed configuration is made of."""
+    status: ConfigStatus
+    scope: ConfigScope | None = None
+    version: int | None = Field(None, ge=1, strict=True)
+    """The layer this status is about."""
+    error: ConfigProblem | None = None
+    effective_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """SHA-256 of the effective config (secrets included as their hash only)."""
+    note: str = Field("", max_length=500)
+    """What the device did with the last layer it received, when that changed nothing
+    (`site v3 ignored: not newer than v4`)."""
+
+
+# -- downlink: cmd/op; uplink: rsp/{request_id} -----------------------------------------
+
+
+class OpRequest(Body):
+    """Every operations command carries the id its replies are sent under."""
+
+    request_id: RequestId
+
+
+class ReprintOp(OpRequest):
+    """`op.reprint`: print a receipt again (marked as a copy): the last sale, or `sale_id`."""
+
+    sale_id: SaleId | None = None
+
+
+class DrawerOpenOp(OpRequest):
+    """`op.drawer.open`: kick the cash drawer; refused while a payment is open."""
+
+
+class DiagnosticsOp(OpRequest):
+    """`op.diagnostics`: status, device health, store figures and the last log lines."""
+
+    log_lines: int = Field(50, ge=0, le=500, strict=True)
+
+
+class StockResyncOp(OpRequest):
+    """`op.stock.resync`: send the whole catalog as `stock.snapshot` pages on `evt/stock`."""
+
+    page_size: int = Field(200, ge=1, le=1000, strict=True)
+
+
+class LogLevelOp(OpRequest):
+    """`op.log.level`: change the log level until `expires_s` have passed, then revert."""
+
+    level: Literal["debug", "info", "warning", "error"]
+    expires_s: int = Field(3600, ge=10, le=7 * 24 * 3600, strict=True)
+
+
+class RestartOp(OpRequest):
+    """`op.restart`: restart the daemon; `idle` waits for the current sale to end."""
+
+    when: Literal["idle", "now"] = "idle"
+
+
+class OpState(StrEnum):
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    """Expired before it could start."""
+
+
+FINAL_OP_STATES = frozenset(
+    {OpState.SUCCEEDED, OpState.FAILED, OpState.REJECTED, OpState.TIMED_OUT}
+)
+
+
+class OpReply(Body):
+    """`op.reply`: a command's state, on `rsp/{request_id}` (and the MQTT 5 response topic)."""
+
+    request_id: RequestId
+    op: str = Field(max_length=64)
+    """The command's envelope type (`op.reprint`)."""
+    state: OpState
+    reason: str = Field("", max_length=500)
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class StockSnapshot(Body):
+    """`stock.snapshot`: one page of the whole catalog, sent for `op.stock.resync`."""
+
+    request_id: RequestId
+    page: int = Field(ge=1, strict=True)
+    pages: int = Field(ge=1, strict=True)
+    items: list[StockLevel] = Field(max_length=1000)
+
+
 # -- refunds: uplink evt/pay, downlink cmd/pay and cmd/op, record on evt/txn -------------
 
 
@@ -514,16 +663,6 @@ class RefundCommand(Body):
         if len({line.line_no for line in self.lines}) != len(self.lines):
             raise ValueError("a line appears twice")
         return self
-
-
-class OpReply(Body):
-    """`op.reply` on `rsp/{request_id}`: what became of an operations command."""
-
-    request_id: str = Field(min_length=8, max_length=64)
-    op: str = Field(min_length=1, max_length=64)
-    state: Literal["accepted", "refused"]
-    detail: str = Field("", max_length=300)
-    refund_no: str | None = Field(None, max_length=32)
 
 
 class RefundTxn(Body):
@@ -661,12 +800,21 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
     "stock.applied": (Uplink.STOCK, StockApplied, StockApplied.__doc__ or ""),
     "health.report": (Uplink.HEALTH, HealthBody, HealthBody.__doc__ or ""),
+    "cfg.desired": (Downlink.CFG, DesiredConfig, DesiredConfig.__doc__ or ""),
+    "cfg.state": (Uplink.CFG, ConfigState, ConfigState.__doc__ or ""),
+    "op.reprint": (Downlink.OP, ReprintOp, ReprintOp.__doc__ or ""),
+    "op.drawer.open": (Downlink.OP, DrawerOpenOp, DrawerOpenOp.__doc__ or ""),
+    "op.diagnostics": (Downlink.OP, DiagnosticsOp, DiagnosticsOp.__doc__ or ""),
+    "op.stock.resync": (Downlink.OP, StockResyncOp, StockResyncOp.__doc__ or ""),
+    "op.log.level": (Downlink.OP, LogLevelOp, LogLevelOp.__doc__ or ""),
+    "op.restart": (Downlink.OP, RestartOp, RestartOp.__doc__ or ""),
+    "op.reply": (Uplink.RESPONSE, OpReply, OpReply.__doc__ or ""),
+    "stock.snapshot": (Uplink.STOCK, StockSnapshot, StockSnapshot.__doc__ or ""),
     "refund.request": (Uplink.PAY, RefundRequest, RefundRequest.__doc__ or ""),
     "refund.query": (Uplink.PAY, RefundQuery, RefundQuery.__doc__ or ""),
     "refund.escalated": (Uplink.PAY, RefundEscalated, RefundEscalated.__doc__ or ""),
     "refund.result": (Downlink.PAY, RefundResult, RefundResult.__doc__ or ""),
     "op.refund": (Downlink.OP, RefundCommand, RefundCommand.__doc__ or ""),
-    "op.reply": (Uplink.RESPONSE, OpReply, OpReply.__doc__ or ""),
     "txn.refunded": (Uplink.TXN, RefundTxn, RefundTxn.__doc__ or ""),
     "report.settlement": (Uplink.REPORT, SettlementReport, SettlementReport.__doc__ or ""),
     "report.recon": (Uplink.REPORT, ReconReport, ReconReport.__doc__ or ""),

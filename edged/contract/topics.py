@@ -108,6 +108,33 @@ class DeviceTopics:
             return None
 
 
+def config_topic(scope: str, site: str = "", device: str = "") -> str:
+    """The retained `cfg` topic of a scope: `fleet`, `site` (needs `site`) or `device`."""
+    if scope == "fleet":
+        return f"{PREFIX}/{FLEET_SCOPE}/cfg"
+    if not site:
+        raise ValueError(f"a {scope} config topic needs a site")
+    if scope == "site":
+        return f"{PREFIX}/{site}/{SITE_SCOPE}/cfg"
+    if scope == "device" and device:
+        return f"{PREFIX}/{site}/{device}/cfg"
+    raise ValueError(f"unknown config scope {scope!r} (fleet, site or device with a device id)")
+
+
+def scope_audience(scope: str, site: str, device: str) -> str:
+    """The `device` field an envelope must carry on a topic of this scope.
+
+    Device topics: the device id. Site config: `<site>/_site`. Fleet config: `_fleet`.
+    Binding the audience into the signed bytes stops a message signed for one device or
+    site from being accepted when republished on another's topic.
+    """
+    if scope == "fleet":
+        return FLEET_SCOPE
+    if scope == "site":
+        return f"{site}/{SITE_SCOPE}"
+    return device
+
+
 def backend_uplink_filter(site: str = "+", device: str = "+") -> str:
     """What a backend subscribes to (behind `$share/backend/` on a clustered broker)."""
     return f"{PREFIX}/{site}/{device}/evt/#"

@@ -49,12 +49,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, parse_rfc3339
 from edged.contract.signing import SignatureError, verify_envelope
 from edged.contract.topics import (
-    FLEET_SCOPE,
     SIGNED_DOWNLINK,
-    SITE_SCOPE,
     DeviceTopics,
     Downlink,
     DownlinkAddress,
+    scope_audience,
 )
 from edged.runtime.clock import Clock
 from edged.store.database import Statements, Store, Transaction
@@ -123,12 +122,26 @@ class DownlinkRejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.envelope: Envelope | None = None
+        """The decoded envelope, when the message got that far (for `RefusalHandler`s)."""
+        self.address: DownlinkAddress | None = None
+
+
+RefusalHandler = Callable[
+    [Envelope, "DownlinkRejected", Transaction, "DownlinkDelivery"], Awaitable[None]
+]
+"""Told of a refused message that decoded as an envelope (unsigned, forged, expired, replayed,
+rejected by the handler), in a transaction of its own, so its kind can answer the sender
+(an operations command's `rejected` or `timed_out` reply). It must check for itself whether
+the envelope is authentic before it trusts anything in it; it can never undo the refusal."""
 
 
 class DownlinkRegistry(Protocol):
     """What a service sees of the router while it starts: where to hand its commands."""
 
-    def register(self, kind: Downlink, handler: Handler) -> None: ...
+    def register(
+        self, kind: Downlink, handler: Handler, *, on_refused: RefusalHandler | None = None
+    ) -> None: ...
 
     def register_type(self, kind: Downlink, type_name: str, handler: Handler) -> None: ...
 
@@ -138,17 +151,8 @@ class HandlerRejected(Exception):
 
 
 def audience(topics: DeviceTopics, address: DownlinkAddress) -> str:
-    """The `device` field an envelope must carry on a topic of this scope.
-
-    Device topics: the device id. Site config: `<site>/_site`. Fleet config: `_fleet`.
-    Binding the audience into the signed bytes stops a message signed for one device or
-    site from being accepted when republished on another's topic.
-    """
-    if address.scope == "fleet":
-        return FLEET_SCOPE
-    if address.scope == "site":
-        return f"{topics.site}/{SITE_SCOPE}"
-    return topics.device
+    """The `device` field an envelope must carry on this topic (see `scope_audience`)."""
+    return scope_audience(address.scope, topics.site, topics.device)
 
 
 class DownlinkVerifier:
@@ -184,8 +188,12 @@ class DownlinkVerifier:
         if envelope.device != audience(self._topics, address):
             raise DownlinkRejected("misaddressed", "envelope.device is not this device")
         if address.kind in SIGNED_DOWNLINK:
-            self._check_signature(envelope)
-            self._check_expiry(envelope)
+            try:
+                self._check_signature(envelope)
+                self._check_expiry(envelope)
+            except DownlinkRejected as exc:
+                exc.envelope, exc.address = envelope, address
+                raise
         return envelope, address
 
     def _check_signature(self, envelope: Envelope) -> None:
@@ -243,6 +251,7 @@ class DownlinkRouter:
         self._inbox = inbox
         self._verifier = verifier
         self._handlers: dict[Downlink, Handler] = {}
+        self._refusals: dict[Downlink, RefusalHandler] = {}
         self._typed: dict[Downlink, dict[str, Handler]] = {}
         """One dispatch table per topic, keyed by envelope type, filled by each handler's
         owner (e.g. `cmd/pay`: `pay.result` for payments, `refund.result` for refunds)."""
@@ -250,11 +259,15 @@ class DownlinkRouter:
         self.accepting = asyncio.Event()
         """Set by `ready()`; the link subscribes only then, so no message meets no handler."""
 
-    def register(self, kind: Downlink, handler: Handler) -> None:
+    def register(
+        self, kind: Downlink, handler: Handler, *, on_refused: RefusalHandler | None = None
+    ) -> None:
         """Route `kind` to `handler`, which runs inside the transaction that claims the id."""
         if kind in self._handlers:
             raise ValueError(f"a handler for {kind.value} is already registered")
         self._handlers[kind] = handler
+        if on_refused is not None:
+            self._refusals[kind] = on_refused
 
     def register_type(self, kind: Downlink, type_name: str, handler: Handler) -> None:
         """Route envelopes of `type_name` on `kind` to `handler`; other types on that topic
@@ -297,6 +310,7 @@ class DownlinkRouter:
             await self._apply(envelope, delivery)
         except DownlinkRejected as exc:
             self._reject(topic, exc, retained)
+            await self._tell_refused(exc, topic, retained, response_topic, correlation_data)
             return exc.reason
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(exc) from exc
@@ -314,7 +328,46 @@ class DownlinkRouter:
         )
         return None
 
+    async def _tell_refused(
+        self,
+        exc: DownlinkRejected,
+        topic: str,
+        retained: bool,
+        response_topic: str | None,
+        correlation_data: bytes | None,
+    ) -> None:
+        if exc.envelope is None or exc.address is None:
+            return
+        on_refused = self._refusals.get(exc.address.kind)
+        if on_refused is None:
+            return
+        delivery = DownlinkDelivery(
+            exc.address.kind,
+            exc.address.scope,
+            topic=topic,
+            response_topic=response_topic,
+            correlation_data=correlation_data,
+            retained=retained,
+            reply_root=self._reply_root,
+        )
+        envelope = exc.envelope
+        try:
+            async with self._store.transaction() as tx:
+                await on_refused(envelope, exc, tx, delivery)
+        except Exception as error:  # telling the sender must never become the message's crash
+            if store_fault(error):
+                log.warning("refusal not answered: store unavailable", extra={"topic": topic})
+                return
+            log.exception("refusal handler failed", extra={"msg_id": envelope.id})
+
     async def _apply(self, envelope: Envelope, delivery: DownlinkDelivery) -> None:
+        try:
+            await self._apply_checked(envelope, delivery)
+        except DownlinkRejected as exc:
+            exc.envelope, exc.address = envelope, delivery
+            raise
+
+    async def _apply_checked(self, envelope: Envelope, delivery: DownlinkDelivery) -> None:
         if await self._inbox.seen(envelope.id):
             raise DownlinkRejected("replayed", f"id {envelope.id} already applied")
         handler = self._handler_for(delivery.kind, envelope.type)

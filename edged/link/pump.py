@@ -151,7 +151,11 @@ class OutboxPump:
                         rows = await self._outbox.pending(self._page, after=cursor)
                     if not rows:
                         more = False
-                        await self._idle()
+                        if not await self._idle():
+                            # A row's wake can come from a hop before its COMMIT, read too
+                            # early and spent while the cursor moved past its priority: the
+                            # backstop poll reads from the start, so no row waits for ever.
+                            cursor = NO_CURSOR
                         more = True
                         continue
                     more = len(rows) == self._page
@@ -202,10 +206,13 @@ class OutboxPump:
         if conn.closed.done():
             raise ConnectionLost(conn.closed.result())
 
-    async def _idle(self) -> None:
-        """Nothing pending: sleep until a row is written (then let it commit) or a poll."""
+    async def _idle(self) -> bool:
+        """Nothing pending: sleep until a row is written (then let it commit) or a poll.
+
+        True when a write woke it, False when the backstop poll did."""
         try:
             await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
         except TimeoutError:
-            return
+            return False
         await self._outbox.settled()
+        return True

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +74,27 @@ class JsonFormatter(logging.Formatter):
         if self._journald:
             return f"<{JOURNAL_PRIORITY.get(record.levelno, 6)}>{line}"
         return line
+
+
+class RecentLogLines(logging.Handler):
+    """The last log lines, formatted and redacted like the journal's, for diagnostics.
+
+    Whoever installs it on a logger removes it again (`close`): no module-level buffer.
+    """
+
+    def __init__(self, capacity: int = 500) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter(journald=False))
+        self._lines: deque[str] = deque(maxlen=capacity)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.format(record))
+        except Exception:  # a log line must never break the code that logged it
+            self.handleError(record)
+
+    def lines(self, count: int) -> list[str]:
+        return list(self._lines)[-count:] if count > 0 else []
 
 
 def configure_logging(level: str = "INFO") -> None:

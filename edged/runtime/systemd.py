@@ -43,6 +43,10 @@ class SystemdNotifier:
     def stopping(self) -> None:
         self.notify("STOPPING=1", "STATUS=stopping")
 
+    def reloading(self, why: str) -> None:
+        """The daemon restarts its parts (or re-executes itself) and says READY=1 again."""
+        self.notify("RELOADING=1", f"STATUS={why}")
+
     async def watchdog(self, healthy: Callable[[], bool]) -> None:
         """Ping at half the watchdog interval while the loop runs and `healthy()` holds."""
         if self._watchdog_s is None:

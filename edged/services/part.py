@@ -41,6 +41,8 @@ from hal.scanner.protocol import Scan
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 ScanHandler = Callable[[Scan], Awaitable[None]]
 Closer = Callable[[], Awaitable[None]]
+Reconfigure = Callable[[DaemonConfig], None]
+"""Told the whole new config; takes what it needs from its section, synchronously."""
 
 
 class NotReady(Exception):
@@ -99,3 +101,9 @@ class PartContext:
     """A section of `edged status`."""
     on_scan: Callable[[ScanHandler], None] = field(repr=False)
     """Every scan from scanner and camera alike."""
+    on_reconfigure: Callable[[str, Reconfigure], None] = field(
+        default=lambda _section, _apply: None, repr=False
+    )
+    """`ctx.on_reconfigure("checkout", apply)`: this part takes a new value of that config
+    section while it runs; a remote config that changes only such sections is applied live,
+    any other change rebuilds the daemon's parts."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -296,6 +297,11 @@ class Store:
             try:
                 await _configure(writer)
             except sqlite3.DatabaseError as exc:
+                if reason := unwritable_reason(exc):
+                    raise StoreError(
+                        f"{path}: the disk takes no writes ({reason}, "
+                        f"{shutil.disk_usage(path.parent).free} bytes free); free some space"
+                    ) from None
                 raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
             await _check_integrity(writer, path)
             await _migrate(writer, migrations if migrations is not None else bundled_migrations())

@@ -84,6 +84,7 @@ class EscposPrinter:
         self._detail = "not contacted yet"
         self.opened = 0
         self.printed = 0
+        self.drawer_kicks = 0
         self._lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"printer-{driver}")
 
@@ -106,6 +107,15 @@ class EscposPrinter:
         data = render_job(document, self.paper_mm, self.encoding)
         await self._call(lambda: self._print(data))
         self.printed += 1
+
+    async def open_drawer(self) -> None:
+        await self._call(lambda: self._guarded(self._kick_drawer))
+        self.drawer_kicks += 1
+
+    def _kick_drawer(self) -> None:
+        from escpos.constants import CD_KICK_2  # drawer on pin 2, as python-escpos pulses it
+
+        self.transport.write(CD_KICK_2)
 
     async def close(self) -> None:
         async with self._lock:

@@ -23,6 +23,7 @@ class SimulatedPrinter:
         self.encoding = encoding
         self.state = PaperState()
         self.printed = 0
+        self.drawer_kicks = 0
         output_dir.mkdir(parents=True, exist_ok=True)
         self._count = len(list(output_dir.glob("receipt-*.txt")))
 
@@ -46,8 +47,19 @@ class SimulatedPrinter:
         await asyncio.to_thread(self._render_to_files, document, stem)
         self.printed += 1
 
+    async def open_drawer(self) -> None:
+        """The simulated drawer: one line per kick in `drawer.log`, beside the receipts."""
+        self.drawer_kicks += 1
+        line = f"drawer opened ({self.drawer_kicks})\n"
+        await asyncio.to_thread(self._append, self.output_dir / "drawer.log", line)
+
     async def close(self) -> None:
         return None
+
+    @staticmethod
+    def _append(path: Path, line: str) -> None:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
 
     def _render_to_files(self, document: PrintDocument, stem: Path) -> None:
         """Off the loop: the first call imports python-escpos."""

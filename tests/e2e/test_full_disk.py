@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -265,3 +266,31 @@ def wait_for_files(folder: Path, count: int, timeout: float = 15) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"fewer than {count} receipts in {timeout} s")
         time.sleep(0.05)
+
+
+def test_a_daemon_started_on_a_full_disk_says_why_and_starts_once_there_is_room(
+    mosquitto: Mosquitto, tmp_path: Path, small_disk: Path
+) -> None:
+    data = small_disk / "data"
+    config = tmp_path / "edged.toml"
+    write_config(config, data, mosquitto.port)
+    daemon = DaemonProcess(config, tmp_path / "daemon")
+    daemon.start()
+    daemon.terminate()
+    filler = fill(small_disk)
+    try:
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            daemon.start()
+        [said] = [
+            line for line in daemon.log_tail().splitlines() if '"event": "cannot start"' in line
+        ][-1:]
+        # SQLite says I/O error when it cannot even make its shared-memory file, FULL else
+        pattern = r"the disk takes no writes \((disk full|disk I/O error), 0 bytes free\); free"
+        assert re.search(pattern, said), said
+    finally:
+        filler.unlink()
+    try:
+        daemon.start()
+        assert daemon.control("status")["store"]["sales_allowed"] is True
+    finally:
+        daemon.kill()

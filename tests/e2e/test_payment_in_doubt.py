@@ -299,3 +299,31 @@ def test_an_unconfirmed_reverse_parks_the_sale_and_a_late_success_is_flagged_for
     finally:
         watcher.stop()
     assert kiosk.cloud()["trades"][trade]["charges"] == 1
+
+
+def test_staff_cancel_frees_a_kiosk_whose_reverse_is_not_confirmed(
+    kiosk_with_slow_cloud: Kiosk,
+) -> None:
+    kiosk = kiosk_with_slow_cloud
+    kiosk.fill_basket()
+    kiosk.sim.hold()
+    kiosk.scan(code("89"))
+    kiosk.wait(
+        "the request left the kiosk",
+        lambda s: kiosk.payment_state(s) == "requested" and s["link"]["queue_depth"] == 0,
+    )
+    assert kiosk.daemon.control("cart.cancel")["outcome"] == "cancelling"
+    status = kiosk.wait_payment_state("reversing")
+    assert status["payments"]["busy"], "the reverse is not confirmed: still the kiosk's"
+    reversing_since = time.monotonic()
+    while time.monotonic() - reversing_since < 5.5:  # staff arrive a few seconds later
+        time.sleep(0.5)
+        assert kiosk.status()["payments"]["busy"]
+    kiosk.daemon.control("cart.cancel")
+    status = kiosk.wait("free", free_for_the_next_shopper, timeout=5)
+    assert status["checkout"]["state"] == "idle"
+    assert last_payment(status)["state"] == "in_doubt"
+    assert kiosk.receipts() == []
+    kiosk.sim.release()
+    status = kiosk.wait("resolved", lambda s: s["payments"]["in_doubt"] == [], timeout=15)
+    assert last_payment(status)["state"] in ("reversed", "paid_late")

@@ -128,7 +128,7 @@ def test_a_full_refund_by_ops_returns_all_the_money_once_and_restocks(
     ]
     uplink.wait_for(lambda _m: len(replies(uplink, "req-full-0001")) == 1)
     [reply] = replies(uplink, "req-full-0001")
-    assert reply["state"] == "accepted" and reply["refund_no"] == refund["refund_no"]
+    assert reply["state"] == "accepted" and reply["result"]["refund_no"] == refund["refund_no"]
     kiosk.wait_settled()
     assert len(kiosk.receipts()) == 1, "an ops refund prints no slip: nobody is at the kiosk"
 
@@ -168,9 +168,9 @@ def test_line_and_amount_refunds_take_only_what_is_left_and_then_nothing(
     assert over == {
         "request_id": "req-over-0001",
         "op": "op.refund",
-        "state": "refused",
-        "detail": "refund of 51 fen is more than the 50 fen paid and not yet refunded",
-        "refund_no": None,
+        "state": "rejected",
+        "reason": "refund of 51 fen is more than the 50 fen paid and not yet refunded",
+        "result": {},
     }
     assert stock(kiosk, NOODLES) == noodles_before, "damaged goods are not put back on sale"
     assert sorted(r["money_moves"] for r in cloud_refunds(kiosk).values()) == [1, 1]
@@ -191,8 +191,8 @@ def test_a_duplicated_or_replayed_refund_command_refunds_once(
     assert [r["amount_fen"] for r in refund_rows(kiosk, sale_id)] == [300]
     first, again = replies(uplink, "req-dupe-0001")
     assert first["state"] == again["state"] == "accepted"
-    assert first["refund_no"] == again["refund_no"]
-    assert again["detail"].startswith("already started")
+    assert first["result"]["refund_no"] == again["result"]["refund_no"]
+    assert again["reason"].startswith("already started")
     assert kiosk.status()["link"]["downlink"]["rejected"].get("replayed") == 1
     assert [r["money_moves"] for r in cloud_refunds(kiosk).values()] == [1]
 
@@ -207,9 +207,9 @@ def test_a_refund_over_the_paid_amount_is_refused_and_nothing_is_sent(
     )
     uplink.wait_for(lambda _m: len(replies(uplink, "req-big-00001")) == 1)
     [reply] = replies(uplink, "req-big-00001")
-    assert reply["state"] == "refused"
+    assert reply["state"] == "rejected"
     assert (
-        reply["detail"] == "refund of 1001 fen is more than the 1000 fen paid and not yet refunded"
+        reply["reason"] == "refund of 1001 fen is more than the 1000 fen paid and not yet refunded"
     )
     assert refund_rows(kiosk, sale_id) == []
     assert cloud_refunds(kiosk) == {}
@@ -243,7 +243,7 @@ def test_an_abnormal_refund_is_escalated_and_not_retried(kiosk: Kiosk, uplink: O
     refund_op(kiosk, {"request_id": "req-abnm-0002", "sale_id": sale_id, "kind": "full"})
     uplink.wait_for(lambda _m: len(replies(uplink, "req-abnm-0002")) == 1)
     [reply] = replies(uplink, "req-abnm-0002")
-    assert reply["state"] == "refused", "money that may have moved is not refunded again"
+    assert reply["state"] == "rejected", "money that may have moved is not refunded again"
 
 
 def test_the_technician_refunds_a_line_with_the_token_and_a_slip_prints(kiosk: Kiosk) -> None:

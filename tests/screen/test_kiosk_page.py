@@ -112,6 +112,7 @@ def test_a_payment_code_shows_paying_then_thank_you(screen: ScreenKiosk, page: A
     screen.kiosk.scan(code("02"))  # the cloud answers "user paying": confirm on the phone
     page.wait_for_selector('#screen[data-kind="paying"]')
     assert page.text_content("#paying-total") == "¥10.00"
+    assert page.is_visible("#paying-cancel"), "a payment-code payment can be called off too"
     page.wait_for_selector('#screen[data-kind="paid"]', timeout=15_000)
 
 

@@ -34,6 +34,12 @@ CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
             "Payment not completed: cancelled",
         ),
         (M.TOTAL.format(amount="¥10.00"), "合计 ¥10.00", "Total ¥10.00"),
+        (
+            M.PAYMENT_IN_DOUBT,
+            "支付未确认，商品未放行；如已扣款将自动退回",
+            "Payment not confirmed: no goods released. "
+            "If you were charged, it is refunded automatically; staff can help",
+        ),
         ("可口可乐 330ml ¥3.50", "可口可乐 330ml ¥3.50", "可口可乐 330ml ¥3.50"),
         ("<b>x</b> ¥1.00", "<b>x</b> ¥1.00", "<b>x</b> ¥1.00"),
     ],

@@ -77,6 +77,13 @@ def test_the_right_token_shows_device_health_with_the_fix_and_reprints(
     screen.kiosk.wait("receipt printed", lambda s: s["checkout"]["print_queue"]["printed"] == 1)
     assert len(screen.kiosk.receipts()) == 1
 
+    shopper = page.context.new_page()
+    shopper.goto(screen.url)
+    shopper.wait_for_selector('#screen[data-kind="welcome"]')  # its socket is open
+    shopper.click("#call-staff")
+    shopper.wait_for_selector("#staff:not([hidden])")
+    shopper.close()
+
     log_in(page, screen, TOKEN)
     page.wait_for_selector('#devices .device[data-kind="display"]')
     cookie = next(c for c in page.context.cookies() if c["name"] == "edged_tech")
@@ -88,6 +95,7 @@ def test_the_right_token_shows_device_health_with_the_fix_and_reprints(
     assert "fix: plug the device in and check the cable" in display
     assert "ok" in page.text_content('#devices .device[data-kind="printer"] .verdict')
     assert page.text_content("#link dd") == "yes"
+    assert '"status":' in page.text_content("#config"), "the fleet config's status is shown"
     assert page.text_content("#sales tr td:nth-child(3)") == "¥10.00"
 
     page.click("#reprint-newest")
@@ -96,7 +104,8 @@ def test_the_right_token_shows_device_health_with_the_fix_and_reprints(
     )
     poll("a second receipt printed", lambda: len(screen.kiosk.receipts()) == 2)
     page.wait_for_function("document.querySelectorAll('#jobs tr').length === 2")
-    assert page.text_content("#logs")  # the log is there ...
+    page.wait_for_function("document.querySelector('#logs').textContent.includes('staff')")
+    assert "warning edged.screen: shopper asked for staff" in page.text_content("#logs")
     assert code("00") not in page.text_content("#logs")  # ... and carries no payment code
 
 

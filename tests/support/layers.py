@@ -20,11 +20,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("link", ("edged.link",)),
     ("services", ("edged.services",)),
     ("cloudsim", ("edged.cloudsim",)),
+    ("operator", ("edged.fleetctl",)),
     ("app", ("edged.app",)),
     ("cli", ("edged.cli", "edged.__main__")),
 )
-"""The simulated cloud sits above the services (no service may import it) and below the
-composition root, which may start it beside the daemon."""
+"""The simulated cloud and the operator's tool (`edged fleet`) sit above the services (no
+service may import them) and below the composition root, which may start them."""
 
 
 @dataclass(frozen=True)

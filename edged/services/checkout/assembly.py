@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edged.config import DaemonConfig
 from edged.runtime.supervisor import Role
 from edged.services.checkout.control import register_commands
 from edged.services.checkout.service import Checkout, CheckoutSettings
@@ -36,12 +37,7 @@ async def setup(
         ctx.store,
         devices.display,
         printing,
-        CheckoutSettings(
-            shop_name=config.checkout.shop_name,
-            order_url=config.checkout.order_url,
-            inactivity_timeout_s=config.checkout.inactivity_timeout_s,
-            max_sale_fen=config.payments.max_sale_fen,
-        ),
+        _settings(config),
         sales_allowed=sales_allowed,
         payments=payments,
         sales=sales,
@@ -49,7 +45,22 @@ async def setup(
     await checkout.resume()
     register_commands(ctx.control, checkout, printing, devices.scanner, devices.camera)
     ctx.on_scan(checkout.handle_scan)
+
+    def reconfigure(new: DaemonConfig) -> None:
+        checkout.reconfigure(_settings(new))
+
+    ctx.on_reconfigure("checkout", reconfigure)
+    ctx.on_reconfigure("payments", reconfigure)  # max_sale_fen
     ctx.add_status("checkout", checkout.status)
     ctx.on_close(checkout.close)
     ctx.supervisor.start("checkout", checkout.run, Role.DEVICE)
     return checkout
+
+
+def _settings(config: DaemonConfig) -> CheckoutSettings:
+    return CheckoutSettings(
+        shop_name=config.checkout.shop_name,
+        order_url=config.checkout.order_url,
+        inactivity_timeout_s=config.checkout.inactivity_timeout_s,
+        max_sale_fen=config.payments.max_sale_fen,
+    )

@@ -105,6 +105,10 @@ class Checkout(PaymentFlow):
         self._stopped_shown = False
         store.on_write_trouble(self._store_trouble)
 
+    def reconfigure(self, settings: CheckoutSettings) -> None:
+        """New texts, limits and timeouts, from the next scan or tick on (remote config)."""
+        self._settings = settings
+
     async def resume(self) -> None:
         """After a start: pick up the open sale where the shopper left it."""
         async with self._lock:
@@ -295,12 +299,12 @@ class Checkout(PaymentFlow):
                 await self._show(views.welcome(self._settings.shop_name))
 
     async def _watch_inactivity(self) -> None:
-        timeout = self._settings.inactivity_timeout_s
         while True:
             self._activity.clear()
             if self._phase is not Phase.BASKET:
                 await self._activity.wait()
                 continue
+            timeout = self._settings.inactivity_timeout_s  # read each time: it may change live
             remaining = self._last_activity + timeout - self._store.clock.monotonic()
             if remaining > 0:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation

@@ -93,5 +93,5 @@ class TechView:
             "name": cfg.device.name,
             "kind": cfg.device.kind,
             "version": status.get("version"),
-            "remote": status.get("config", "local file only (no remote layers applied)"),
+            "remote": status.get("fleet_config", "local file only (no remote layers applied)"),
         }

@@ -35,4 +35,5 @@ async def setup(ctx: PartContext, *, sales: SettlementSink) -> PaymentsService:
         return dict(await payments.in_doubt())
 
     ctx.control.register("payments.in_doubt", in_doubt)
+    ctx.on_reconfigure("payments", lambda new: payments.reconfigure(new.payments))
     return payments

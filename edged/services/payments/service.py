@@ -92,6 +92,10 @@ class PaymentsService(PaymentEngine, PaymentResults):
     def busy(self) -> bool:
         return bool(self._open)
 
+    def reconfigure(self, config: PaymentsConfig) -> None:
+        """New timings for the next payment and the next step of open ones (remote config)."""
+        self._config = config
+
     async def start(self) -> None:
         """Load the open payments, so `busy()` is right before the engine first runs."""
         await self._refresh_open()

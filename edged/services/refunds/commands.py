@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from edged.contract.bodies import (
     BodyError,
     OpReply,
+    OpState,
     RefundCommand,
     RefundReason,
     dump_body,
@@ -70,14 +71,14 @@ class RefundOp:
                 reply = OpReply(
                     request_id=command.request_id,
                     op=OP_REFUND,
-                    state="accepted",
-                    detail=_detail(started),
-                    refund_no=started.refund_no,
+                    state=OpState.ACCEPTED,
+                    reason=_detail(started),
+                    result={"refund_no": started.refund_no},
                 )
             except RefundRefused as exc:
                 why = str(exc)
                 reply = OpReply(
-                    request_id=command.request_id, op=OP_REFUND, state="refused", detail=why
+                    request_id=command.request_id, op=OP_REFUND, state=OpState.REJECTED, reason=why
                 )
                 s.after.append(
                     lambda: log.warning(

@@ -33,11 +33,12 @@ log = logging.getLogger("edged.checkout.stock")
 STOCK_UPDATE = "stock.update"
 STOCK_APPLIED = "stock.applied"
 
-LEVELS_SQL = (
+ALL_LEVELS_SQL = (
     "SELECT p.barcode, p.name, p.price_fen, p.active, p.price_version, "
     "COALESCE(st.quantity, 0) AS quantity "
-    "FROM products p LEFT JOIN stock st ON st.barcode = p.barcode WHERE p.barcode IN ({})"
+    "FROM products p LEFT JOIN stock st ON st.barcode = p.barcode"
 )
+LEVELS_SQL = ALL_LEVELS_SQL + " WHERE p.barcode IN ({})"
 
 
 class StockUpdates:
@@ -80,17 +81,7 @@ class StockUpdates:
             else:
                 _change_product(s, key, item, update.version)
             changed.append(key)
-        applied = [
-            StockLevel(
-                barcode=row["barcode"],
-                name=row["name"],
-                price_fen=int(row["price_fen"]),
-                active=bool(row["active"]),
-                quantity=int(row["quantity"]),
-                version=int(row["price_version"]),
-            )
-            for row in _levels(s, changed)
-        ]
+        applied = [_level(row) for row in _levels(s, changed)]
         report = StockApplied(
             update_id=envelope.id, version=update.version, applied=applied, stale=stale
         )
@@ -130,6 +121,23 @@ class StockUpdates:
 
     async def status(self) -> dict[str, Any]:
         return {"latest_version": self.latest_version, **self.counts}
+
+
+def catalog_levels(s: Statements) -> list[StockLevel]:
+    """Every product as it stands now, by barcode: the full snapshot `op.stock.resync` sends."""
+    rows = s.fetchall(ALL_LEVELS_SQL + " ORDER BY p.barcode")
+    return [_level(row) for row in rows]
+
+
+def _level(row: Any) -> StockLevel:
+    return StockLevel(
+        barcode=row["barcode"],
+        name=row["name"],
+        price_fen=int(row["price_fen"]),
+        active=bool(row["active"]),
+        quantity=int(row["quantity"]),
+        version=int(row["price_version"]),
+    )
 
 
 def _levels(s: Statements, keys: list[str]) -> list[Any]:

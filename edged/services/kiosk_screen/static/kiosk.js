@@ -202,6 +202,8 @@
   $("pay-qr").addEventListener("click", () => send("checkout.pay_qr"));
   $("cancel").addEventListener("click", () => send("cart.cancel"));
   $("qr-cancel").addEventListener("click", () => send("cart.cancel"));
+  // A payment-code payment is reversed, or parked while that is unconfirmed (payments).
+  $("paying-cancel").addEventListener("click", () => send("cart.cancel"));
   $("call-staff").addEventListener("click", () => {
     send("screen.call_staff");
     $("staff").hidden = false;
