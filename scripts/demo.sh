@@ -3,5 +3,5 @@
 # and a scripted shopper who scans three items, pays by payment code and gets a receipt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/bootstrap.sh
+EXTRAS="${EXTRAS:-demo}" bash scripts/bootstrap.sh
 exec .venv/bin/edged demo "$@"

@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so' || need+=(libzbar0)
+# The installer test debootstraps a Bookworm root; the unit tests run systemd-analyze.
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The settlement tests move the daemon's wall clock across the business-day cut-over.
 compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketime)
 # The kiosk and technician pages are tested in Debian's headless Chromium (through

@@ -7,13 +7,15 @@ stamps `stopped_at`, so a row left without one means the previous run was killed
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Literal
 
+from edged.contract.bodies import DeviceBoot, dump_body
 from edged.contract.topics import Uplink
 from edged.store import Store
 from edged.store.outbox import Outbox
 
 BOOT_SEQUENCE = "boot"
+BOOT_TYPE = "device.boot"
 
 
 class BootRecord:
@@ -22,9 +24,9 @@ class BootRecord:
         self._outbox = outbox
         self.boot_id = boot_id
         self._version = version
-        self.previous_shutdown = "none"
+        self.previous_shutdown: Literal["none", "clean", "unclean"] = "none"
 
-    async def record_start(self) -> dict[str, Any]:
+    async def record_start(self) -> DeviceBoot:
         async with self._store.transaction() as tx:
             previous = await tx.fetchone(
                 "SELECT boot_id, stopped_at FROM boots ORDER BY seq DESC LIMIT 1"
@@ -38,13 +40,13 @@ class BootRecord:
                 "VALUES (?, ?, ?, ?, ?)",
                 (self.boot_id, seq, self._version, tx.now, synced),
             )
-            body = {
-                "boot_id": self.boot_id,
-                "version": self._version,
-                "previous_boot_id": previous["boot_id"] if previous else None,
-                "previous_shutdown": self.previous_shutdown,
-            }
-            await self._outbox.add(tx, Uplink.HEALTH, "device.boot", body)
+            body = DeviceBoot(
+                boot_id=self.boot_id,
+                version=self._version,
+                previous_boot_id=previous["boot_id"] if previous else None,
+                previous_shutdown=self.previous_shutdown,
+            )
+            await self._outbox.add(tx, Uplink.HEALTH, BOOT_TYPE, dump_body(body))
         return body
 
     async def record_stop(self) -> None:

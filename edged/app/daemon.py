@@ -215,7 +215,9 @@ class Daemon:
             add_status=self.add_status,
             maintenance=maintenance,
         )
-        await start_beside_daemon(cfg, link.settings.host, link.settings.port, self.on_close)
+        await start_beside_daemon(
+            cfg, link.settings.host, link.settings.port, self.on_close, mqtt5=link.settings.mqtt5
+        )
 
         parts = PartSupervisor(self.supervisor)
         ctx = PartContext(

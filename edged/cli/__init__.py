@@ -16,6 +16,7 @@ from edged.cli import (
     control,
     demo,
     doctor,
+    extras,
     fleet,
     identity,
     order,
@@ -26,28 +27,20 @@ from edged.cli import (
     sim,
 )
 
+DESCRIPTION = (
+    "edged, the gateway daemon of a self-checkout kiosk or an unattended vending counter. "
+    "Try it with `edged demo`; check a config with `edged check-config FILE`; on a board the "
+    "systemd unit runs `edged run --config /etc/edged/edged.toml`, and `edged doctor` and "
+    "`edged status` tell how it is."
+)
 SUBCOMMANDS = [
-    demo,
-    run,
-    check_config,
-    config_show,
-    control,
-    sim,
-    cart,
-    order,
-    payments,
-    refund,
-    report,
-    identity,
-    doctor,
-    bench,
-    cloudsim,
-    fleet,
-]
+    demo, run, check_config, config_show, control, sim, cart, order, payments, refund, report,
+    identity, doctor, extras, bench, cloudsim, fleet,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edged", description=__doc__)
+    parser = argparse.ArgumentParser(prog="edged", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"edged {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:

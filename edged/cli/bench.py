@@ -27,10 +27,17 @@ def _add_drain(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "drain", help="outbox drain rate vs raw paho-mqtt QoS 1 publish rate"
     )
-    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=100_000,
+        help="messages published each way (default: 100000)",
+    )
     parser.add_argument("--window", type=int, default=None, help="in-flight window")
     parser.add_argument("--host", default=None, help="broker (default: start a mosquitto)")
-    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument(
+        "--port", type=int, default=1883, help="the Mosquitto port on 127.0.0.1 (default: 1883)"
+    )
     parser.add_argument(
         "--while-selling",
         action="store_true",
@@ -110,8 +117,10 @@ def _add_checkout(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "checkout", help="scan -> committed cart line p99, and durable sale commit p99"
     )
-    parser.add_argument("--sales", type=int, default=400)
-    parser.add_argument("--scans-per-sale", type=int, default=5)
+    parser.add_argument("--sales", type=int, default=400, help="sales to ring up (default: 400)")
+    parser.add_argument(
+        "--scans-per-sale", type=int, default=5, help="items scanned per sale (default: 5)"
+    )
     parser.add_argument(
         "--dir", type=Path, default=None, help="where the on-disk store goes (default: $TMPDIR)"
     )
@@ -165,7 +174,9 @@ def _add_decode(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "decode", help="median ms per 640x480 frame for zxing-cpp and pyzbar (hit, miss, Chinese)"
     )
-    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument(
+        "--frames", type=int, default=200, help="frames decoded per case (default: 200)"
+    )
     parser.set_defaults(handler=_decode)
 
 
@@ -183,7 +194,7 @@ def _add_screen(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "screen", help="scan -> kiosk page updated (Chromium) p50/p99, and the RSS it adds"
     )
-    parser.add_argument("--scans", type=int, default=300)
+    parser.add_argument("--scans", type=int, default=300, help="scans to time (default: 300)")
     parser.set_defaults(handler=_screen)
 
 
@@ -220,10 +231,16 @@ def _add_herd(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "herd", help="N daemon processes on one mosquitto, the broker restarted under them"
     )
-    parser.add_argument("--daemons", type=int, default=50)
+    parser.add_argument(
+        "--daemons", type=int, default=50, help="daemon processes to start (default: 50)"
+    )
     parser.add_argument("--down-s", type=float, default=5.0, help="how long the broker is down")
-    parser.add_argument("--reconnect-min-s", type=float, default=0.5)
-    parser.add_argument("--reconnect-max-s", type=float, default=60.0)
+    parser.add_argument(
+        "--reconnect-min-s", type=float, default=0.5, help="each daemon's link.reconnect_min_s"
+    )
+    parser.add_argument(
+        "--reconnect-max-s", type=float, default=60.0, help="each daemon's link.reconnect_max_s"
+    )
     parser.set_defaults(handler=_herd)
 
 
@@ -258,7 +275,9 @@ def _add_fleet(benches: Any) -> None:
     parser: argparse.ArgumentParser = benches.add_parser(
         "fleet", help="push a fleet layer to N daemon processes, then one that rolls back"
     )
-    parser.add_argument("--daemons", type=int, default=50)
+    parser.add_argument(
+        "--daemons", type=int, default=50, help="daemon processes to start (default: 50)"
+    )
     parser.add_argument("--grace-s", type=int, default=20, help="health gate of the layers")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per phase")
     parser.set_defaults(handler=_fleet)

@@ -15,10 +15,10 @@ def register(commands: Any) -> None:
     )
     actions = cart.add_subparsers(dest="action", required=True, metavar="ACTION")
     void = actions.add_parser("void", help="remove line LINE from the basket")
-    void.add_argument("line", type=int, metavar="LINE")
+    void.add_argument("line", type=int, metavar="LINE", help="line number, as the display shows it")
     qty = actions.add_parser("qty", help="set the quantity of line LINE")
-    qty.add_argument("line", type=int, metavar="LINE")
-    qty.add_argument("quantity", type=int, metavar="QUANTITY")
+    qty.add_argument("line", type=int, metavar="LINE", help="line number, as the display shows it")
+    qty.add_argument("quantity", type=int, metavar="QUANTITY", help="the new quantity")
     cancel = actions.add_parser(
         "cancel",
         help="cancel the basket, or the payment in progress (reversed, or withdrawn if it "
@@ -33,7 +33,13 @@ def register(commands: Any) -> None:
     reprint: argparse.ArgumentParser = commands.add_parser(
         "reprint", help="print a marked copy of a receipt (default: the newest)"
     )
-    reprint.add_argument("sale_id", nargs="?", default=None, metavar="SALE_ID")
+    reprint.add_argument(
+        "sale_id",
+        nargs="?",
+        default=None,
+        metavar="SALE_ID",
+        help="the sale whose receipt to reprint (default: the newest)",
+    )
     add_config_option(reprint)
     reprint.set_defaults(handler=_reprint)
 

@@ -21,8 +21,8 @@ def register(commands: Any) -> None:
         "paying then paid, 03 never confirms, 04 no answer, 05 pays during the reverse, "
         "06 unknown; any other ending uses --scenario.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--host", default="127.0.0.1", help="the broker (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=1883, help="its port (default: 1883)")
     parser.add_argument(
         "--keys-dir",
         type=Path,
@@ -30,10 +30,30 @@ def register(commands: Any) -> None:
         help="where the backend keys live (the daemon's <data_dir>/cloudsim); made if missing",
     )
     choices = [s.value for s in Scenario]
-    parser.add_argument("--scenario", choices=choices, default="success")
-    parser.add_argument("--native-scenario", choices=choices, default="success")
-    parser.add_argument("--user-paying-s", type=float, default=3.0)
-    parser.add_argument("--native-pay-after-s", type=float, default=1.0)
+    parser.add_argument(
+        "--scenario",
+        choices=choices,
+        default="success",
+        help="how payment-code payments end (default: success)",
+    )
+    parser.add_argument(
+        "--native-scenario",
+        choices=choices,
+        default="success",
+        help="how mini-program QR payments end (default: success)",
+    )
+    parser.add_argument(
+        "--user-paying-s",
+        type=float,
+        default=3.0,
+        help="seconds a shopper takes to confirm on the phone (default: 3)",
+    )
+    parser.add_argument(
+        "--native-pay-after-s",
+        type=float,
+        default=1.0,
+        help="seconds until a shown QR is paid (default: 1)",
+    )
     parser.add_argument("--mqtt311", action="store_true", help="MQTT 3.1.1 instead of 5")
     parser.add_argument(
         "--shared", action="store_true", help="subscribe as $share/backend/... (clustered)"

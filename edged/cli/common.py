@@ -21,10 +21,14 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_or_report(path: Path | None) -> DaemonConfig | None:
-    """The config, or None after printing each problem on its own line to stderr."""
+def load_or_report(
+    path: Path | None, *, usable: bool = False, user: str | None = None
+) -> DaemonConfig | None:
+    """The config, or None after printing each problem on its own line to stderr.
+
+    `usable` also checks files, certificates and keys as `user` would read them."""
     try:
-        return load_config(path)
+        return load_config(path, usable=usable, user=user)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -40,6 +40,13 @@ def register(commands: Any) -> None:
         "--keep", action="store_true", help="keep the temporary data folder and print its path"
     )
     parser.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        type=_address,
+        default=None,
+        help="use this running MQTT broker instead of starting the embedded one",
+    )
+    parser.add_argument(
         "--vending",
         action="store_true",
         help="a vending counter: the paid sale releases its door, then an online order is "
@@ -48,10 +55,17 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
 def handle(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="edged-demo-"))
     try:
-        return asyncio.run(_run(workdir, vending=args.vending))
+        return asyncio.run(_run(workdir, args.broker, vending=args.vending))
     except DemoFailed as exc:
         print(f"\nedged demo FAILED: {exc}", file=sys.stderr)
         log = workdir / "daemon.log"
@@ -66,28 +80,30 @@ def handle(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _run(workdir: Path, *, vending: bool = False) -> int:
+async def _run(workdir: Path, external: tuple[str, int] | None, *, vending: bool = False) -> int:
     from edged.cloudsim.scenarios import Settings
     from edged.cloudsim.server import CloudSim
     from edged.link.embedded_broker import EmbeddedBroker
 
     started = time.monotonic()
-    broker = EmbeddedBroker("127.0.0.1", 0)
-    host, port = await broker.start()
+    broker = EmbeddedBroker("127.0.0.1", 0) if external is None else None
+    host, port = await broker.start() if broker is not None else (external or ("", 0))
     data = workdir / "data"
     settings = Settings(user_paying_s=USER_PAYING_S)
-    sim = CloudSim(host, port, data / "cloudsim", settings, mqtt5=False)
+    mqtt5 = broker is None or broker.mqtt5  # amqtt, the fallback, speaks 3.1.1 only
+    sim = CloudSim(host, port, data / "cloudsim", settings, mqtt5=mqtt5)
     daemon: asyncio.subprocess.Process | None = None
     try:
         await asyncio.to_thread(sim.start)
-        config = _write_config(workdir, data, host, port, vending=vending)
+        config = _write_config(workdir, data, host, port, mqtt5, vending=vending)
         with (workdir / "daemon.log").open("wb") as log:
             daemon = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "edged", "run", "--config", str(config),
                 stdout=asyncio.subprocess.PIPE, stderr=log, cwd=workdir,
             )  # fmt: skip
         echo = asyncio.create_task(_echo_display(daemon))
-        print(f"edged demo: embedded broker on {host}:{port}, simulated cloud, daemon pid "
+        where = "embedded broker" if broker is not None else "broker"
+        print(f"edged demo: {where} on {host}:{port}, simulated cloud, daemon pid "
               f"{daemon.pid}, data in {data}")  # fmt: skip
         socket_path = data / "edged.sock"
         await _wait_ready(socket_path, daemon)
@@ -110,7 +126,8 @@ async def _run(workdir: Path, *, vending: bool = False) -> int:
                 daemon.kill()
                 await daemon.wait()
         await asyncio.to_thread(sim.stop)
-        await broker.stop()
+        if broker is not None:
+            await broker.stop()
 
 
 VENDING_CONFIG = """
@@ -134,7 +151,7 @@ door_slot = 1
 
 
 def _write_config(
-    workdir: Path, data: Path, host: str, port: int, *, vending: bool = False
+    workdir: Path, data: Path, host: str, port: int, mqtt5: bool, *, vending: bool = False
 ) -> Path:
     path = workdir / "edged.toml"
     path.write_text(
@@ -147,7 +164,7 @@ data_dir = "{data}"
 mode = "external"
 host = "{host}"
 port = {port}
-protocol = "mqtt311"
+protocol = "{"mqtt5" if mqtt5 else "mqtt311"}"
 
 [payments]
 query_interval_s = 1
@@ -158,6 +175,9 @@ echo = true
 
 [cloud]
 mode = "simulated"
+
+[health]
+interval_s = 1
 """,
         encoding="utf-8",
     )

@@ -84,11 +84,11 @@ def _layer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _broker_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("broker")
-    group.add_argument("--host", default="127.0.0.1")
-    group.add_argument("--port", type=int, default=1883)
+    group.add_argument("--host", default="127.0.0.1", help="the broker (default: 127.0.0.1)")
+    group.add_argument("--port", type=int, default=1883, help="its port (default: 1883)")
     group.add_argument("--mqtt311", action="store_true", help="MQTT 3.1.1 instead of 5")
-    group.add_argument("--username")
-    group.add_argument("--password")
+    group.add_argument("--username", help="MQTT user name, if the broker wants one")
+    group.add_argument("--password", help="its password")
     group.add_argument("--ca-file", type=Path, help="TLS: the broker's CA certificate")
     group.add_argument("--cert-file", type=Path, help="TLS: the operator's client certificate")
     group.add_argument("--key-file", type=Path, help="TLS: the client certificate's key")

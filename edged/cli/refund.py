@@ -19,14 +19,14 @@ def register(commands: Any) -> None:
     refund: argparse.ArgumentParser = commands.add_parser(
         "refund", help="refund a paid sale in full, by lines or by an amount (technician)"
     )
-    refund.add_argument("sale_id", metavar="SALE_ID")
+    refund.add_argument("sale_id", metavar="SALE_ID", help="the paid sale to refund")
     what = refund.add_mutually_exclusive_group(required=True)
     what.add_argument("--full", action="store_true", help="everything not yet refunded")
     what.add_argument("--amount", type=int, metavar="FEN", help="this many fen")
     what.add_argument(
         "--line", action="append", metavar="LINE:QTY", help="QTY of line LINE (repeatable)"
     )
-    refund.add_argument("--reason", choices=REASONS, default="other")
+    refund.add_argument("--reason", choices=REASONS, default="other", help="why (default: other)")
     refund.add_argument(
         "--request-id", default=None, help="repeat a request without refunding twice"
     )

@@ -27,7 +27,9 @@ def register(commands: Any) -> None:
     sales = kinds.add_parser("sales", help="sales with lines, payments and refunds")
     sales.add_argument("--from", dest="first", required=True, help="first business day")
     sales.add_argument("--to", dest="last", required=True, help="last business day")
-    sales.add_argument("--format", choices=("csv", "json"), default="csv")
+    sales.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
+    )
     for sub, handler in ((day, _day), (sales, _sales)):
         add_config_option(sub)
         sub.set_defaults(handler=handler)

@@ -23,16 +23,18 @@ def register(commands: Any) -> None:
         ("camera", "the simulated camera decodes CODE (e.g. a payment code)"),
     ):
         sub = devices.add_parser(device, help=help_text)
-        sub.add_argument("code", metavar="CODE")
+        sub.add_argument(
+            "code", metavar="CODE", help="the text the code carries, e.g. 6901028075831"
+        )
         add_config_option(sub)
         sub.set_defaults(handler=handle_sim, control_command=f"sim.{device}")
     paper = devices.add_parser("paper", help="the simulated printer runs out of paper, or not")
-    paper.add_argument("state", choices=["out", "in"])
+    paper.add_argument("state", choices=["out", "in"], help="paper out, or paper loaded again")
     add_config_option(paper)
     paper.set_defaults(handler=lambda args: send(args, "sim.paper", {"state": args.state}))
     door = devices.add_parser("door", help="open or close the simulated door of a vending counter")
-    door.add_argument("state", choices=("open", "closed"))
-    door.add_argument("--slot", type=int, default=1)
+    door.add_argument("state", choices=("open", "closed"), help="what the door switch reports")
+    door.add_argument("--slot", type=int, default=1, help="the slot's door (default: 1)")
     add_config_option(door)
     door.set_defaults(handler=handle_door)
 

@@ -21,7 +21,12 @@ Closer = Callable[[], Awaitable[None]]
 
 
 async def start_beside_daemon(
-    config: DaemonConfig, host: str, port: int, on_close: Callable[[Closer], None]
+    config: DaemonConfig,
+    host: str,
+    port: int,
+    on_close: Callable[[Closer], None],
+    *,
+    mqtt5: bool,
 ) -> bool:
     """Start the simulator when the config asks for both embedded parts; True if started."""
     if config.cloud.mode != "simulated" or config.broker.mode != "embedded":
@@ -32,7 +37,7 @@ async def start_beside_daemon(
         host,
         port,
         simulated_keys_dir(config),
-        mqtt5=False,  # the embedded broker speaks MQTT 3.1.1 only
+        mqtt5=mqtt5,  # as the daemon's link: MQTT 5 on Mosquitto, 3.1.1 on amqtt
         client_id=f"edged-cloudsim-{config.device.id}",
     )
     await asyncio.to_thread(sim.start)

@@ -8,29 +8,44 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from edged.config.models import DaemonConfig
+from edged.config.problems import Problem, check_config_dict
+from edged.config.usable import usability_problems
 
 ENV_PREFIX = "EDGED_"
 """`EDGED_BROKER__PASSWORD=...` sets `broker.password`; `__` separates nested keys."""
 
 
 class ConfigError(Exception):
-    """A config that cannot be used; `problems` holds one `file: dotted.key: reason` per line."""
+    """A config that cannot be used; `problems` holds one `file: dotted.key: reason` per line
+    (`environment EDGED_X: dotted.key: reason` when the value came from the environment)."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
 
 
-def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> DaemonConfig:
-    """Load `path` (or the development default when None) with environment overrides."""
-    return load_config_and_raw(path, environ)[0]
+def load_config(
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    usable: bool = False,
+    user: str | None = None,
+) -> DaemonConfig:
+    """Load `path` (or the development default when None) with environment overrides.
+
+    `usable=True` also checks what would fail at run time on this machine (files exist and
+    are readable by `user`, certificates parse and match their keys): `check-config` and
+    `edged run` ask for it, commands that only need the socket path do not."""
+    return load_config_and_raw(path, environ, usable=usable, user=user)[0]
 
 
 def load_config_and_raw(
-    path: Path | None, environ: Mapping[str, str] | None = None
+    path: Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    usable: bool = False,
+    user: str | None = None,
 ) -> tuple[DaemonConfig, dict[str, Any]]:
     """The config and the dict it was validated from: remote layers are merged over the dict."""
     source = path.name if path else "<defaults>"
@@ -44,20 +59,28 @@ def load_config_and_raw(
             raise ConfigError([f"{source}: cannot read: {exc}"]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
-    apply_env_overrides(raw, os.environ if environ is None else environ)
-    return validate_config(raw, source), raw
+    origin = apply_env_overrides(raw, os.environ if environ is None else environ)
+    config, problems = check_config_dict(raw, origin)
+    if config is not None and usable:
+        problems = usability_problems(config, user=user)
+    if problems or config is None:
+        raise ConfigError([p.render(source) for p in problems])
+    return config, raw
 
 
 def validate_config(raw: Mapping[str, Any], source: str) -> DaemonConfig:
-    try:
-        return DaemonConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(
-            [f"{source}: {_dotted(err['loc'], raw)}: {_reason(err)}" for err in exc.errors()]
-        ) from None
+    """Validate a config dict (a pushed layer, a test's dict); raises ConfigError."""
+    config, problems = check_config_dict(raw)
+    if config is None:
+        raise ConfigError([p.render(source) for p in problems])
+    return config
 
 
-def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+def apply_env_overrides(
+    raw: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
+    """Set `EDGED_A__B=v` as `raw["a"]["b"] = "v"`; returns which variable set which key."""
+    origin: dict[tuple[str, ...], str] = {}
     for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX:
             continue
@@ -69,23 +92,8 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None
                 child = node[key] = {}
             node = child
         node[keys[-1]] = value
+        origin[tuple(keys)] = name
+    return origin
 
 
-def _dotted(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
-    """Join a pydantic error location, dropping the discriminator tags unions add to it."""
-    parts: list[str] = []
-    node: Any = raw
-    for item in loc:
-        if isinstance(node, Mapping) and node.get("driver") == item and item not in node:
-            continue
-        parts.append(f"[{item}]" if isinstance(item, int) else str(item))
-        node = node.get(item) if isinstance(node, Mapping) else None
-    return ".".join(parts).replace(".[", "[") or "<root>"
-
-
-def _reason(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    if err["type"] == "missing":
-        return "required key is missing"
-    return str(err["msg"]).removeprefix("Value error, ")
+__all__ = ["ConfigError", "Problem", "apply_env_overrides", "load_config", "validate_config"]

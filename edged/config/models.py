@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from hal.config import (
     CameraConfig,
@@ -75,7 +83,12 @@ class Broker(Section):
     endpoints: list[BrokerEndpoint] = Field(default_factory=list, max_length=32)
     """External broker, several addresses (cluster nodes): tried in this order, the link stays
     on the one that works. Empty: the one endpoint `host`:`port`."""
-    protocol: Literal["mqtt5", "mqtt311"] = "mqtt5"
+    protocol: Literal["mqtt5", "mqtt311"] | None = None
+    """Unset: MQTT 5, falling back to 3.1.1 when the broker lacks it (the embedded broker
+    speaks 5 when it is Mosquitto, 3.1.1 when it is amqtt)."""
+    embedded_server: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    """The development broker of `mode = "embedded"`: Mosquitto when installed, else amqtt
+    (the `demo` extra)."""
     keepalive_s: int = Field(30, ge=5, le=3600)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     client_id: str | None = None
@@ -91,6 +104,16 @@ class Broker(Section):
             raise ValueError("allow_plain_tcp is false, so [broker.tls] with ca_file is required")
         if self.mode == "embedded" and self.endpoints:
             raise ValueError('endpoints are for an external broker; set mode = "external"')
+        if self.mode == "embedded" and self.protocol == "mqtt5" and self.embedded_server == "amqtt":
+            raise ValueError(
+                'protocol: "mqtt5" cannot work with embedded_server = "amqtt", which speaks '
+                'MQTT 3.1.1 only: set protocol = "mqtt311", or use Mosquitto'
+            )
+        if self.mode == "embedded" and self.tls is not None:
+            raise ValueError(
+                "tls: the embedded broker listens on loopback without TLS; remove [broker.tls] "
+                'or set mode = "external"'
+            )
         return self
 
     def endpoint_list(self) -> list[BrokerEndpoint]:
@@ -110,34 +133,30 @@ class Link(Section):
     reconnect_stable_s: float = Field(10, gt=0)
     """Only a connection that lasted this long resets the reconnect back-off."""
 
+    @model_validator(mode="after")
+    def _backoff_range(self) -> Link:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"reconnect_min_s ({self.reconnect_min_s:g}) is greater than reconnect_max_s "
+                f"({self.reconnect_max_s:g})"
+            )
+        return self
+
 
 class StoreLimits(Section):
     max_db_mb: int = Field(512, ge=8)
     shed_telemetry_at_pct: int = Field(80, ge=10, le=100)
     stop_sales_at_pct: int = Field(95, ge=10, le=100)
 
-
-class Security(Section):
-    trusted_keys: list[str] = Field(default_factory=list)
-    """Base64 Ed25519 public keys allowed to sign downlink messages."""
-    backend_seal_key: str | None = None
-    """Base64 X25519 public key of the backend; payment codes are sealed to it."""
-    max_clock_skew_s: int = Field(300, ge=0)
-    technician_token: SecretStr | None = None
-
-    @field_validator("trusted_keys")
-    @classmethod
-    def _ed25519_keys(cls, keys: list[str]) -> list[str]:
-        for key in keys:
-            _raw_key(key, "Ed25519 public key")
-        return keys
-
-    @field_validator("backend_seal_key")
-    @classmethod
-    def _x25519_key(cls, key: str | None) -> str | None:
-        if key is not None:
-            _raw_key(key, "X25519 public key")
-        return key
+    @model_validator(mode="after")
+    def _shed_before_stop(self) -> StoreLimits:
+        if self.shed_telemetry_at_pct > self.stop_sales_at_pct:
+            raise ValueError(
+                f"shed_telemetry_at_pct ({self.shed_telemetry_at_pct}) is above "
+                f"stop_sales_at_pct ({self.stop_sales_at_pct}): telemetry must be shed before "
+                "sales stop"
+            )
+        return self
 
 
 def _raw_key(text: str, what: str) -> bytes:
@@ -148,6 +167,29 @@ def _raw_key(text: str, what: str) -> bytes:
     if len(raw) != 32:
         raise ValueError(f"{what} must be 32 raw bytes in base64, got {len(raw)} bytes")
     return raw
+
+
+def _ed25519(text: str) -> str:
+    _raw_key(text, "Ed25519 public key")
+    return text
+
+
+def _x25519(text: str) -> str:
+    _raw_key(text, "X25519 public key")
+    return text
+
+
+Ed25519Key = Annotated[str, AfterValidator(_ed25519)]
+X25519Key = Annotated[str, AfterValidator(_x25519)]
+
+
+class Security(Section):
+    trusted_keys: list[Ed25519Key] = Field(default_factory=list)
+    """Base64 Ed25519 public keys allowed to sign downlink messages."""
+    backend_seal_key: X25519Key | None = None
+    """Base64 X25519 public key of the backend; payment codes are sealed to it."""
+    max_clock_skew_s: int = Field(300, ge=0)
+    technician_token: SecretStr | None = None
 
 
 class Payments(Section):

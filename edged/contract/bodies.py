@@ -402,16 +402,64 @@ class HealthDevice(Body):
     detail: str = Field("", max_length=200)
 
 
+class HealthBroker(Body):
+    """The link to the cloud broker as the device sees it when it writes the report."""
+
+    connected: bool
+    address: str = Field(max_length=300)
+    protocol: Literal["mqtt5", "mqtt311"]
+    tls: bool
+    connects: int = Field(ge=0, strict=True)
+    last_error: str = Field("", max_length=500)
+
+
+class HealthTask(Body):
+    name: str = Field(max_length=64)
+    role: Literal["core", "device"]
+    running: bool
+    restarts: int = Field(ge=0, strict=True)
+    last_error: str = Field("", max_length=500)
+
+
 class HealthBody(Body):
     """`health.report`: periodic telemetry (QoS 0, shed first when the store is full)."""
 
     devices: list[HealthDevice] = Field(max_length=16)
     queue_depth: int = Field(ge=0, strict=True)
+    """Uplink messages not yet delivered to the broker."""
     oldest_unsent_age_s: float = Field(ge=0)
     disk_free_bytes: int = Field(ge=0, strict=True)
     db_bytes: int = Field(ge=0, strict=True)
     temperature_c: float | None = None
     sales_allowed: bool
+    """False while the store is full or the disk nearly so: the kiosk opens no new sale."""
+    store_alarm: str = Field("", max_length=200)
+    """Why sales stopped (store or disk nearly full); empty while they are allowed."""
+    broker: HealthBroker
+    tasks: list[HealthTask] = Field(max_length=64)
+
+
+class DeviceBoot(Body):
+    """`device.boot`: the daemon started; committed with its boot row before READY."""
+
+    boot_id: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    previous_boot_id: str | None = Field(None, max_length=64)
+    previous_shutdown: Literal["none", "clean", "unclean"]
+    """`unclean`: the previous run never stamped its stop (killed, crashed, power lost)."""
+
+
+class DeviceState(Body):
+    """`state.online` (the retained birth after each connect) and `state.offline` (the will,
+    retained by the broker when the connection dies, or published on a clean stop)."""
+
+    online: bool
+    boot_id: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    config_version: int = Field(ge=0, strict=True)
+    capabilities: list[str] = Field(max_length=16)
+    broker: str = Field(max_length=300)
+    """The broker endpoint (host:port) this connection goes to."""
 
 
 # -- downlink: cfg at three scopes; uplink: evt/cfg -----------------------------------------
@@ -800,6 +848,9 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "stock.update": (Downlink.STOCK, StockUpdate, StockUpdate.__doc__ or ""),
     "stock.applied": (Uplink.STOCK, StockApplied, StockApplied.__doc__ or ""),
     "health.report": (Uplink.HEALTH, HealthBody, HealthBody.__doc__ or ""),
+    "device.boot": (Uplink.HEALTH, DeviceBoot, DeviceBoot.__doc__ or ""),
+    "state.online": (Uplink.STATE, DeviceState, "The retained birth: the device is online."),
+    "state.offline": (Uplink.STATE, DeviceState, "The will: the device went offline."),
     "cfg.desired": (Downlink.CFG, DesiredConfig, DesiredConfig.__doc__ or ""),
     "cfg.state": (Uplink.CFG, ConfigState, ConfigState.__doc__ or ""),
     "op.reprint": (Downlink.OP, ReprintOp, ReprintOp.__doc__ or ""),

@@ -8,17 +8,17 @@ statuses, which the composition root builds before the link.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any
 
 from edged import __version__
 from edged.config import DaemonConfig
+from edged.contract.bodies import HealthBody
 from edged.contract.signing import load_public_keys
 from edged.contract.topics import DeviceTopics
 from edged.link.birth import BirthInfo
 from edged.link.downlink import DownlinkRouter, DownlinkVerifier
 from edged.link.embedded_broker import EmbeddedBroker
-from edged.link.health import HealthReporter
+from edged.link.health import HealthReporter, health_body
 from edged.link.service import Link
 from edged.link.settings import client_settings, endpoints
 from edged.runtime.clock import Clock
@@ -49,12 +49,16 @@ async def start_link(
     add_status: Callable[[str, StatusProvider], None],
     maintenance: StoreMaintenance | None = None,
 ) -> tuple[DownlinkRouter, Link]:
-    """Start the broker when embedded, then the link as a core task; returns its router."""
+    """Start the broker when embedded, then the link as a core task; returns its router.
+
+    `maintenance` gives each health report the store's verdict (sales allowed, alarm)."""
     embedded: tuple[str, int] | None = None
+    speaks_mqtt5 = True
     if cfg.broker.mode == "embedded":
-        broker = EmbeddedBroker(cfg.broker.host, cfg.broker.port)
+        broker = EmbeddedBroker(cfg.broker.host, cfg.broker.port, cfg.broker.embedded_server)
         embedded = await broker.start()
         on_close(broker.stop)
+        speaks_mqtt5 = broker.mqtt5
     addresses = endpoints(cfg.broker, embedded)
     verifier = DownlinkVerifier(
         topics,
@@ -65,7 +69,14 @@ async def start_link(
     )
     router = DownlinkRouter(topics, store, inbox, verifier)
     link = Link(
-        client_settings(cfg.broker, cfg.link, cfg.device, addresses[0].host, addresses[0].port),
+        client_settings(
+            cfg.broker,
+            cfg.link,
+            cfg.device,
+            addresses[0].host,
+            addresses[0].port,
+            broker_speaks_mqtt5=speaks_mqtt5,
+        ),
         topics=topics,
         store=store,
         outbox=outbox,
@@ -79,21 +90,17 @@ async def start_link(
     supervisor.start("link", link.run, Role.CORE)
     add_status("link", link.status)
 
-    async def health_body() -> dict[str, Any]:
-        body = {
-            "link": await link.status(),
-            "tasks": [asdict(t) for t in supervisor.health()],
-            "devices": [asdict(status) for status in device_statuses()],
-            "db_bytes": store.size_bytes(),
-        }
-        if maintenance is not None:
-            body["sales_allowed"] = maintenance.sales_allowed
-            body["store_alarm"] = maintenance.alarm
-            body["disk_free_bytes"] = maintenance.disk_free_bytes()
-        return body
+    async def collect() -> HealthBody:
+        return health_body(
+            link_status=await link.status(),
+            store=store,
+            maintenance=maintenance,
+            devices=device_statuses(),
+            tasks=supervisor.health(),
+        )
 
     health = HealthReporter(
-        store, outbox, cfg.health.interval_s, health_body, direct=link.publish_direct
+        store, outbox, cfg.health.interval_s, collect, direct=link.publish_direct
     )
     if maintenance is not None:
         maintenance.on_change(lambda _alarm: health.wake())  # says why at once

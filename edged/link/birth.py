@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edged.contract.bodies import DeviceState, dump_body
 from edged.contract.envelope import Envelope, make_envelope
 from edged.contract.topics import UPLINK_RULES, DeviceTopics, Uplink
 from edged.link.client import Will
@@ -59,18 +60,24 @@ async def state_messages(
         will_seq = await tx.next_sequence(STATE_SEQUENCE)
     now = store.clock.now()
     synced = store.clock.synced()
-    body = {
-        "boot_id": info.boot_id,
-        "version": info.version,
-        "config_version": config_version,
-        "capabilities": list(info.capabilities),
-        "broker": broker,
-    }
+
+    def body(online: bool) -> dict[str, object]:
+        return dump_body(
+            DeviceState(
+                online=online,
+                boot_id=info.boot_id,
+                version=info.version,
+                config_version=config_version,
+                capabilities=list(info.capabilities),
+                broker=broker,
+            )
+        )
+
     birth = make_envelope(
         type=BIRTH_TYPE,
         device=topics.device,
         seq=birth_seq,
-        body={"online": True, **body},
+        body=body(True),
         now=now,
         clock_synced=synced,
     )
@@ -78,7 +85,7 @@ async def state_messages(
         type=WILL_TYPE,
         device=topics.device,
         seq=will_seq,
-        body={"online": False, **body},
+        body=body(False),
         now=now,
         clock_synced=synced,
     )

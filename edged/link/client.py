@@ -174,19 +174,29 @@ class _NamedServerContext(ssl.SSLContext):
 
 
 def tls_context(tls: TlsSettings, server_name: str | None = None) -> ssl.SSLContext:
-    """TLS 1.2 or newer, the broker verified against `ca_file`, our certificate when given."""
+    """TLS 1.2 or newer, the broker verified against `ca_file`, our certificate when given.
+
+    A file that vanished or broke since the config was checked is a LinkConfigError that
+    names it, not a bare FileNotFoundError."""
     context: ssl.SSLContext
-    if server_name:
-        named = _NamedServerContext(ssl.PROTOCOL_TLS_CLIENT)
-        named.server_name = server_name
-        named.load_verify_locations(cafile=tls.ca_file)
-        context = named
-    else:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
+    try:
+        if server_name:
+            named = _NamedServerContext(ssl.PROTOCOL_TLS_CLIENT)
+            named.server_name = server_name
+            named.load_verify_locations(cafile=tls.ca_file)
+            context = named
+        else:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise LinkConfigError(f"broker.tls.ca_file {tls.ca_file}: {exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = tls.check_hostname
     if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            files = ", ".join(f for f in (tls.cert_file, tls.key_file) if f)
+            raise LinkConfigError(f"broker.tls.cert_file/key_file {files}: {exc}") from None
     return context
 
 

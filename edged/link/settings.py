@@ -14,13 +14,20 @@ def endpoints(broker: Broker, address: tuple[str, int] | None = None) -> list[En
 
 
 def client_settings(
-    broker: Broker, link: Link, device: DeviceIdentity, host: str, port: int
+    broker: Broker,
+    link: Link,
+    device: DeviceIdentity,
+    host: str,
+    port: int,
+    *,
+    broker_speaks_mqtt5: bool = True,
 ) -> ClientSettings:
     """`host`/`port` are passed in because the embedded broker picks its port at start.
 
-    The embedded development broker (amqtt) speaks MQTT 3.1.1 only, so it is asked for
-    3.1.1 directly; against an external broker `mqtt5` falls back to 3.1.1 on its own when
-    the broker refuses the protocol version.
+    An embedded broker that is amqtt speaks MQTT 3.1.1 only (`broker_speaks_mqtt5=False`),
+    so it is asked for 3.1.1 directly; otherwise MQTT 5 unless the config says `mqtt311`,
+    and against an external broker the link falls back to 3.1.1 on its own when the broker
+    refuses the protocol version.
     """
     tls = None
     if broker.tls is not None:
@@ -34,7 +41,7 @@ def client_settings(
         host=host,
         port=port,
         client_id=broker.client_id or f"edged-{device.site}-{device.id}",
-        mqtt5=broker.protocol == "mqtt5" and broker.mode == "external",
+        mqtt5=broker.protocol != "mqtt311" and broker_speaks_mqtt5,
         keepalive_s=broker.keepalive_s,
         session_expiry_s=broker.session_expiry_s,
         inflight_window=link.inflight_window,

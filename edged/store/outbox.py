@@ -231,11 +231,13 @@ class Outbox:
                 s.after.append(partial(listener, int(kept[0]["priority"])))
         return [int(r["txn_seq"]) for r in rows if r["msg_id"] is None]
 
-    async def supersede_pending(self, tx: Transaction, kind: Uplink) -> int:
-        """Drop this device's undelivered rows of `kind`: a new snapshot replaces stale ones."""
+    async def supersede_pending(self, tx: Transaction, kind: Uplink, type: str) -> int:
+        """Drop this device's undelivered rows of `kind` and `type`: a new snapshot replaces
+        stale ones, never a different message on the same topic (a boot record)."""
         return await tx.execute(
-            "DELETE FROM outbox WHERE delivered_at IS NULL AND topic = ?",
-            (self._topics.uplink(kind),),
+            "DELETE FROM outbox WHERE delivered_at IS NULL AND topic = ? "
+            "AND json_extract(CAST(payload AS TEXT), '$.type') = ?",
+            (self._topics.uplink(kind), type),
         )
 
     async def pending(

@@ -25,7 +25,7 @@ def test_edged_run_with_defaults_takes_a_payment(tmp_path: Path) -> None:
             time.sleep(0.1)
         status = daemon.control("status")
         assert status["payments"]["last"]["state"] == "paid"
-        assert status["link"]["protocol"] == "mqtt311"
+        assert status["link"]["protocol"] == "mqtt5"  # Mosquitto is installed here
         assert ready_s < 5
     finally:
         daemon.kill()

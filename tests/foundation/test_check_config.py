@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +16,26 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "config").glob("*.toml"))
 
 
-def check_config(path: Path) -> subprocess.CompletedProcess[str]:
+def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edged", "check-config", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
+        env={**os.environ, **(env or {})},
     )
+
+
+def board_files(folder: Path) -> dict[str, str]:
+    """The examples name /etc/edged TLS files: real ones here, set as an installer would."""
+    from tests.link.test_tls_acl import make_ca
+
+    make_ca(folder, "ca").issue("device", "kiosk-03")
+    return {
+        "EDGED_BROKER__TLS__CA_FILE": str(folder / "ca.pem"),
+        "EDGED_BROKER__TLS__CERT_FILE": str(folder / "device.pem"),
+        "EDGED_BROKER__TLS__KEY_FILE": str(folder / "device.key"),
+    }
 
 
 def test_the_repository_ships_the_three_documented_examples() -> None:
@@ -28,8 +43,9 @@ def test_the_repository_ships_the_three_documented_examples() -> None:
 
 
 @pytest.mark.parametrize("example", SHIPPED, ids=lambda p: p.name)
-def test_every_shipped_example_passes(example: Path) -> None:
-    result = check_config(example)
+def test_every_shipped_example_passes(example: Path, tmp_path: Path) -> None:
+    tls = "[broker.tls]" in example.read_text(encoding="utf-8")
+    result = check_config(example, board_files(tmp_path) if tls else None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{example}: ok")
 
@@ -44,7 +60,7 @@ def test_every_shipped_example_passes(example: Path) -> None:
         ('[printer]\ndriver = "usb"\nvendor_id = "0x0416"\n', "printer.product_id: required key"),
         ('[display]\ndriver = "serial"\n', "display.port: required key is missing"),
         ("[device\nsite = 'x'\n", "invalid TOML"),
-        ('[security]\ntrusted_keys = ["not base64!"]\n', "security.trusted_keys: "),
+        ('[security]\ntrusted_keys = ["not base64!"]\n', "security.trusted_keys[0]: "),
         (
             '[broker]\nmode = "external"\nallow_plain_tcp = false\n',
             "broker: allow_plain_tcp is false",
@@ -107,10 +123,26 @@ def test_environment_overrides_set_secrets_and_paths(tmp_path: Path) -> None:
     assert config.broker.host == "broker.lan"
 
 
-def test_a_bad_environment_override_names_the_key() -> None:
+def test_a_bad_environment_override_names_the_key_and_the_variable() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, {"EDGED_LINK__INFLIGHT_WINDOW": "many"})
-    assert err.value.problems[0].startswith("<defaults>: link.inflight_window: ")
+    assert err.value.problems[0].startswith(
+        "environment EDGED_LINK__INFLIGHT_WINDOW: link.inflight_window: "
+    )
+
+
+def test_development_toml_is_exactly_what_runs_with_no_file() -> None:
+    written_out = load_config(REPO / "config/development.toml", {})
+    assert written_out == load_config(None, {})
+
+
+def test_the_readme_scans_a_code_the_demo_catalog_has() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    catalog = (REPO / "edged/defaults/catalog.csv").read_text(encoding="utf-8")
+    codes = re.findall(r"edged sim scan (\d{8,14})", readme)
+    assert codes, "the README shows a scan"
+    barcodes = {line.split(",")[0] for line in catalog.splitlines()[1:]}
+    assert set(codes) <= barcodes
 
 
 def test_no_file_means_the_development_default() -> None:

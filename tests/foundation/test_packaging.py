@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_wheel_ships_migrations_defaults_and_the_console_command(tmp_path: Path) -> None:
+def test_the_wheel_ships_migrations_the_contract_and_the_console_command(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), REPO],
         check=True,
@@ -25,6 +25,8 @@ def test_the_wheel_ships_migrations_defaults_and_the_console_command(tmp_path: P
     assert [Path(n).name for n in migrations] == [p.name for p in on_disk]
     assert any(n.startswith("hal/") for n in names)
     assert "edged/py.typed" in names
+    shipped = zipfile.ZipFile(wheel).read("edged/contract/asyncapi.json")
+    assert shipped == (REPO / "edged/contract/asyncapi.json").read_bytes()
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "edged = edged.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith("tests/") for n in names)

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from edged.contract.bodies import HealthBody
 from edged.contract.topics import Uplink
 from edged.link.embedded_broker import EmbeddedBroker
-from edged.link.health import HealthReporter
+from edged.link.health import HealthReporter, health_body
 from edged.link.pump import OutboxPump
 from tests.link.helpers import Observer, link_parts, plain_settings
 from tests.support.daemon_process import DaemonProcess
@@ -102,8 +103,9 @@ async def test_a_failure_inside_paho_is_noticed_and_the_link_reconnects(
 
 
 async def test_mqtt5_falls_back_to_311_against_the_embedded_broker(tmp_path: Path) -> None:
-    broker = EmbeddedBroker("127.0.0.1", 0)
+    broker = EmbeddedBroker("127.0.0.1", 0, wanted="amqtt")
     host, port = await broker.start()
+    assert not broker.mqtt5
     try:
         async with link_parts(
             tmp_path, plain_settings(port, host=host, mqtt5=True, connack_timeout_s=1.0)
@@ -124,8 +126,14 @@ async def test_health_reports_supersede_each_other_in_the_outbox(
 ) -> None:
     async with link_parts(tmp_path, plain_settings(mosquitto.port)) as parts:
 
-        async def body() -> dict[str, Any]:
-            return {"link": await parts.link.status()}
+        async def body() -> HealthBody:
+            return health_body(
+                link_status=await parts.link.status(),
+                store=parts.store,
+                maintenance=None,
+                devices=[],
+                tasks=[],
+            )
 
         reporter = HealthReporter(parts.store, parts.outbox, 30, body)
         await reporter.report()
@@ -134,13 +142,51 @@ async def test_health_reports_supersede_each_other_in_the_outbox(
         assert [r["topic"] for r in rows] == [f"{ROOT}/evt/health"]
         report = json.loads(rows[0]["payload"])
         assert report["type"] == "health.report"
-        assert report["body"]["link"]["queue_depth"] == 1  # the first, not yet superseded
-        assert "oldest_undelivered_age_s" in report["body"]["link"]
+        assert report["body"]["queue_depth"] == 1  # the first, not yet superseded
+        assert report["body"]["oldest_unsent_age_s"] >= 0
+        assert report["body"]["broker"]["address"] == f"127.0.0.1:{mosquitto.port}"
 
 
-def test_daemon_with_no_broker_config_runs_the_embedded_broker(tmp_path: Path) -> None:
+async def test_a_health_report_never_supersedes_the_boot_record_on_its_topic(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    async with link_parts(tmp_path, plain_settings(mosquitto.port)) as parts:
+        boot = {"boot_id": "b1", "version": "1", "previous_boot_id": None}
+        async with parts.store.transaction() as tx:
+            await parts.outbox.add(tx, Uplink.HEALTH, "device.boot", boot)
+
+        async def body() -> HealthBody:
+            return health_body(
+                link_status=await parts.link.status(),
+                store=parts.store,
+                maintenance=None,
+                devices=[],
+                tasks=[],
+            )
+
+        reporter = HealthReporter(parts.store, parts.outbox, 30, body)
+        await reporter.report()
+        await reporter.report()
+        rows = await parts.store.fetchall("SELECT payload FROM outbox ORDER BY seq")
+        assert [json.loads(r["payload"])["type"] for r in rows] == [
+            "device.boot",
+            "health.report",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("server", "protocol"), [("auto", "mqtt5"), ("amqtt", "mqtt311")], ids=["mosquitto", "amqtt"]
+)
+def test_daemon_with_no_broker_config_runs_the_embedded_broker(
+    tmp_path: Path, server: str, protocol: str
+) -> None:
+    """Where Mosquitto is installed (as here) the development broker is Mosquitto, MQTT 5;
+    amqtt, the fallback, speaks 3.1.1."""
     config = tmp_path / "dev.toml"
-    config.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    config.write_text(
+        f'[paths]\ndata_dir = "{tmp_path / "data"}"\n[broker]\nembedded_server = "{server}"\n',
+        encoding="utf-8",
+    )
     daemon = DaemonProcess(config, tmp_path / "run")
     try:
         daemon.start()
@@ -151,10 +197,11 @@ def test_daemon_with_no_broker_config_runs_the_embedded_broker(tmp_path: Path) -
                 break
             asyncio.run(asyncio.sleep(0.05))
         assert link["connected"] and link["subscribed"]
-        assert link["protocol"] == "mqtt311"
+        assert link["protocol"] == protocol
         assert link["broker"].startswith("127.0.0.1:") and not link["broker"].endswith(":0")
-        code, _ = daemon.terminate()
+        code, stop_s = daemon.terminate()
         assert code == 0
+        assert stop_s <= 2.0, f"SIGTERM -> exit took {stop_s:.2f} s with {server}"
     finally:
         daemon.kill()
 

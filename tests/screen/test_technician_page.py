@@ -143,6 +143,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
+    key_file.chmod(0o600)  # check-config refuses a private key others can read
     return cert_file, key_file
 
 
