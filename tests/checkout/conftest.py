@@ -20,6 +20,7 @@ from hal.printer.protocol import Printer
 from hal.printer.sim import SimulatedPrinter
 from hal.scanner.protocol import Scan
 from tests.checkout.doubles import PaymentsDouble
+from tests.support.polling import until
 
 WATER = "6901028075831"  # 农夫山泉 饮用天然水 550ml, 200 fen, stock 120
 COLA = "6934567890122"  # 可口可乐 330ml, 350 fen, stock 96
@@ -152,6 +153,5 @@ async def _recovered(checkout: Checkout) -> bool:
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 3.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not await check():  # noqa: ASYNC110 - polls committed state, as a user would
-            await asyncio.sleep(0.01)
+    """Polls committed state, as a user would: the suite's bounded poll."""
+    await until(check, within_s)

@@ -13,10 +13,11 @@ from tests.support.mosquitto import Mosquitto
 
 
 @pytest.fixture
-def kiosk(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Kiosk]:
+def kiosk(mosquitto: Mosquitto, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Kiosk]:
+    """A kiosk; `parametrize("kiosk", [{...}], indirect=True)` overrides [payments] settings."""
     data = tmp_path / "data"
     config = tmp_path / "edged.toml"
-    write_config(config, data, mosquitto.port)
+    write_config(config, data, mosquitto.port, **getattr(request, "param", {}))
     daemon = DaemonProcess(config, tmp_path / "daemon")
     daemon.start()
     sim = CloudSim(
