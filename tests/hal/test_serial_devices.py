@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,45 +20,7 @@ from hal.display.view import DisplayView
 from hal.scanner.protocol import Scan
 from hal.scanner.serial_port import SerialScannerDriver
 from tests.hal.helpers import until
-
-
-class Pty:
-    """A pty whose slave is reached through a stable symlink, like /dev/edged-scanner."""
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self.master = -1
-        self.plug()
-
-    def plug(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        name = os.ttyname(slave)
-        os.close(slave)
-        self.master = master
-        os.set_blocking(master, False)
-        if self.link.is_symlink():
-            self.link.unlink()
-        self.link.symlink_to(name)
-
-    def unplug(self) -> None:
-        os.close(self.master)
-        self.master = -1
-        self.link.unlink()
-
-    def write(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def read_all(self) -> bytes:
-        out = b""
-        while True:
-            try:
-                chunk = os.read(self.master, 4096)
-            except (BlockingIOError, OSError):
-                return out
-            if not chunk:
-                return out
-            out += chunk
+from tests.support.pty import Pty
 
 
 @pytest.fixture

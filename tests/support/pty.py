@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 class Pty:
-    """The device's end is the master; the daemon opens the slave by `link` (/dev/edged-relay)."""
+    """The device's end is the master; the daemon opens the slave by `link`, a stable name
+    like /dev/edged-scanner or /dev/edged-relay."""
 
     def __init__(self, link: Path) -> None:
         self.link = link
@@ -32,6 +33,9 @@ class Pty:
         os.close(self.master)
         self.master = -1
         self.link.unlink()
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
 
     def read_all(self) -> bytes:
         """Whatever the daemon wrote so far (nothing waits)."""
