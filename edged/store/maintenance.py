@@ -6,8 +6,11 @@ first. `sales_allowed` is what the checkout consults before it opens a sale.
 A disk that is really full (SQLite answers SQLITE_FULL, or an I/O error) is noticed at
 once, not at the next round: the store tells this guard the moment any write fails, the
 alarm goes up and `on_change` listeners (checkout's display, the health report) hear it.
-Until a write commits again the guard checks every `RECOVERY_INTERVAL_S` with a tiny probe
-write, so sales resume by themselves once there is room.
+While any alarm is up the guard checks every `RECOVERY_INTERVAL_S` (with a tiny probe
+write while the last write failed), so sales resume by themselves within a second or two
+once there is room. A small write may still commit on a full disk (it fits in a page
+SQLite already holds); that clears the store's failure but not the alarm, which then says
+"disk nearly full" and must be rechecked just as often, not at the next 30 s round.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from edged.config.models import StoreLimits
@@ -43,12 +47,14 @@ class StoreMaintenance:
         limits: StoreLimits,
         retention_hours: float,
         interval_s: float = CHECK_INTERVAL_S,
+        free_bytes: Callable[[Path], int] = lambda path: shutil.disk_usage(path).free,
     ) -> None:
         self._store = store
         self._outbox = outbox
         self._limits = limits
         self._retention = timedelta(hours=retention_hours)
         self._interval_s = interval_s
+        self._free_bytes = free_bytes
         self.sales_allowed = True
         self.alarm = ""
         self._listeners: list[Callable[[str], None]] = []
@@ -63,7 +69,8 @@ class StoreMaintenance:
         while True:
             await self.check()
             self._wake.clear()
-            interval = RECOVERY_INTERVAL_S if self._store.unwritable else self._interval_s
+            recovering = self._store.unwritable or self.alarm
+            interval = RECOVERY_INTERVAL_S if recovering else self._interval_s
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._wake.wait()
@@ -118,7 +125,7 @@ class StoreMaintenance:
 
     def disk_free_bytes(self) -> int:
         """Measured now, not at the last round."""
-        return shutil.disk_usage(self._store.path.parent).free
+        return self._free_bytes(self._store.path.parent)
 
     async def status(self) -> dict[str, Any]:
         stats = await self._outbox.stats()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 from edged.config.models import StoreLimits
@@ -10,6 +12,7 @@ from edged.runtime.clock import SystemClock
 from edged.store import Store
 from edged.store.maintenance import StoreMaintenance
 from edged.store.outbox import Outbox
+from tests.support.polling import until
 
 TOPICS = DeviceTopics("site-1", "kiosk-1")
 FILLER = "x" * 20_000
@@ -56,4 +59,32 @@ async def test_telemetry_is_shed_before_sales_stop_and_money_is_never_dropped(
         await guard.check()
         assert guard.sales_allowed and guard.alarm == ""
     finally:
+        await store.close()
+
+
+async def test_sales_resume_within_seconds_once_a_nearly_full_disk_has_room_again(
+    tmp_path: Path,
+) -> None:
+    # A small write can still commit on a full disk, so the store's write failure clears
+    # while the disk stays full: the alarm then reads "disk nearly full" and must be
+    # rechecked at the recovery pace, not at the next 30 s round.
+    store = await Store.open(tmp_path / "edged.db", SystemClock())
+    outbox = Outbox(store, TOPICS)
+    free = {"bytes": 0}
+    guard = StoreMaintenance(
+        store, outbox, StoreLimits(), retention_hours=72, free_bytes=lambda _path: free["bytes"]
+    )
+    rounds = asyncio.create_task(guard.run())
+    try:
+        await until(lambda: guard.alarm == "disk nearly full: 0 MB free", within_s=3)
+        assert not guard.sales_allowed
+        assert store.unwritable == "", "no write failed: the alarm alone keeps the pace up"
+
+        free["bytes"] = 1 << 30
+        await until(lambda: guard.sales_allowed, within_s=3, what="sales allowed again")
+        assert guard.alarm == ""
+    finally:
+        rounds.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rounds
         await store.close()
