@@ -32,6 +32,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edged.link.buffered_socket import BufferedSocket
+
 log = logging.getLogger("edged.link")
 
 MISC_INTERVAL_S = 1.0
@@ -312,12 +314,17 @@ class MqttConnection:
         if sock is None:
             raise ConnectFailed("paho returned no socket")
         self._sock = sock  # type: ignore[assignment]
+        # paho reads and writes through the buffers (see buffered_socket); the loop watches
+        # the real socket.
+        self._buffered = BufferedSocket(sock)  # type: ignore[arg-type]
+        self._client._sock = self._buffered  # type: ignore[assignment]
+        self._writing = False
         self._client.on_socket_register_write = self._register_write
         self._client.on_socket_unregister_write = self._unregister_write
         self._client.on_socket_close = self._socket_closed
         self._loop.add_reader(sock, self._on_readable)
         if self._client.want_write():
-            self._loop.add_writer(sock, self._on_writable)
+            self._watch_writable(True)
         self._misc = self._loop.call_later(MISC_INTERVAL_S, self._tick)
         # A CONNACK or socket error that arrived before the reader was attached is still
         # buffered in the kernel, so the first read will see it.
@@ -356,7 +363,23 @@ class MqttConnection:
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _write(self) -> MQTTErrorCode:
-        return self._client.loop_write()
+        """Everything paho has queued, in one `send` (see buffered_socket)."""
+        rc = self._client.loop_write()
+        if self._sock is None:
+            return rc
+        self._buffered.flush()
+        self._watch_writable(self._buffered.unsent > 0 or self._client.want_write())
+        return rc
+
+    def _watch_writable(self, wanted: bool) -> None:
+        if wanted == self._writing or self._sock is None:
+            return
+        self._writing = wanted
+        if wanted:
+            self._loop.add_writer(self._sock, self._on_writable)
+        else:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_writer(self._sock)
 
     def _on_readable(self) -> None:
         self._guarded(self._read)
@@ -372,13 +395,13 @@ class MqttConnection:
         if not self.closed.done():
             self._misc = self._loop.call_later(MISC_INTERVAL_S, self._tick)
 
-    def _register_write(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        if self._sock is not None and not self.closed.done():
-            self._loop.add_writer(sock, self._on_writable)
+    def _register_write(self, _client: mqtt.Client, _userdata: Any, _sock: Any) -> None:
+        if not self.closed.done():
+            self._watch_writable(True)
 
-    def _unregister_write(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_writer(sock)
+    def _unregister_write(self, _client: mqtt.Client, _userdata: Any, _sock: Any) -> None:
+        # paho has handed everything to the buffer; `_write` stops watching once it is sent.
+        pass
 
     def _socket_closed(self, _client: mqtt.Client, _userdata: Any, _sock: Any) -> None:
         # paho reports the reason in on_disconnect right after this; read it on the next turn.

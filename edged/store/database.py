@@ -22,6 +22,8 @@ import aiosqlite
 
 from edged.contract.envelope import rfc3339
 from edged.runtime.clock import Clock
+from edged.store.checkpointer import Checkpointer
+from edged.store.writer_turns import WriterTurns
 
 Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
@@ -269,7 +271,8 @@ class Store:
         self._reader = reader
         self._bulk: aiosqlite.Connection | None = None
         self._bulk_opening = asyncio.Lock()
-        self._lock = asyncio.Lock()
+        self._turns = WriterTurns()
+        self.checkpointer = Checkpointer(path)
         self.unwritable = ""
         """Why the last write transaction failed for lack of disk ("" once one commits)."""
         self._write_listeners: list[Callable[[str], None]] = []
@@ -311,8 +314,15 @@ class Store:
             raise
         return cls(path, writer, reader, clock)
 
+    async def facts_written(self) -> None:
+        """Return once no fact transaction is waiting for the writer or writing (see
+        writer_turns): at once, without a turn of the loop, when none is."""
+        if not self._turns.facts_quiet.is_set():
+            await self._turns.facts_quiet.wait()
+
     async def close(self) -> None:
-        async with self._lock:
+        async with self._turns.turn():
+            await self.checkpointer.close()
             if self._bulk is not None:
                 await self._bulk.close()
                 self._bulk = None
@@ -331,8 +341,9 @@ class Store:
         synchronous=NORMAL, so it survives a crash of the process but reaches the disk with
         the next fsynced commit or checkpoint, and never delays a fact's commit by its own
         fsync. The connection is FULL again before the lock is released, whatever happened.
+        Such bookkeeping also waits while a fact is waiting for the writer (writer_turns).
         """
-        async with self._lock:
+        async with self._turns.turn(fact=fsync):
             tx = Transaction(self._writer, rfc3339(self.clock.now()), fsync=fsync)
             try:
                 yield tx
@@ -350,6 +361,7 @@ class Store:
                 raise StoreUnwritable(reason) from exc
             if tx.begun:
                 self._note_writable("")
+                self.checkpointer.committed()
 
     def _rollback_if_open(self) -> None:
         raw = _raw(self._writer)
@@ -412,6 +424,7 @@ async def _configure(conn: aiosqlite.Connection) -> None:
         raise StoreError("the database could not be switched to WAL mode")
     await conn.execute("PRAGMA synchronous = FULL")
     await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see checkpointer
 
 
 async def _open_reader(path: Path) -> aiosqlite.Connection:

@@ -122,6 +122,11 @@ class Outbox:
         async with self._store.transaction():
             pass
 
+    async def facts_written(self) -> None:
+        """The pump waits on this before it publishes: a sale's or a scan's transaction in
+        progress goes first (Store.facts_written)."""
+        await self._store.facts_written()
+
     async def add(
         self,
         tx: Transaction,

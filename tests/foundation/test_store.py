@@ -12,8 +12,10 @@ from edged.contract.envelope import decode_envelope
 from edged.contract.topics import DeviceTopics, Uplink
 from edged.runtime.clock import SystemClock
 from edged.store import Statements, Store, StoreError
+from edged.store.checkpointer import EVERY_COMMITS
 from edged.store.database import Migration, bundled_migrations
 from edged.store.outbox import Outbox
+from tests.support.polling import until
 
 TOPICS = DeviceTopics("site-1", "kiosk-1")
 
@@ -462,5 +464,27 @@ async def test_a_bulk_read_does_not_hold_up_the_shoppers_small_reads(tmp_path: P
         [[count]] = await slow
         assert count == 1_000_000
         assert small_s < 0.5
+    finally:
+        await store.close()
+
+
+async def test_the_wal_is_copied_back_by_the_store_s_checkpointer_not_inside_a_commit(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path / "edged.db")
+    try:
+        async with store.transaction() as tx:
+            automatic = await tx.fetchone("PRAGMA wal_autocheckpoint")
+        assert automatic is not None and automatic[0] == 0, "no commit runs a checkpoint"
+        assert store.checkpointer.checkpoints == 0
+
+        for n in range(EVERY_COMMITS - 2):  # with the one above: one short of a round
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO sequences (name, value) VALUES (?, 1)", (f"s{n}",))
+        assert store.checkpointer.checkpoints == 0
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO sequences (name, value) VALUES ('last', 1)")
+        await until(lambda: store.checkpointer.checkpoints == 1, within_s=5)
+        assert await store.fetchone("SELECT value FROM sequences WHERE name = 'last'") is not None
     finally:
         await store.close()
