@@ -5,12 +5,16 @@ demand, so this speaks exactly those packets (MQTT 5.0 sections 3.2 CONNACK and 
 DISCONNECT, with the Server Reference property 0x1C) to a real paho client, and counts the
 connections it saw. `then_disconnect` accepts the connection first (CONNACK 0) and sends the
 reason as a server DISCONNECT, as a broker does when it sheds or moves a live client.
+`grant_qos` accepts and answers each SUBSCRIBE with that QoS; `puback` accepts and answers
+each QoS 1 PUBLISH with the PUBACK bytes it returns for the packet's topic and id (section
+3.4), so a test can pin every form a broker may send.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.support.ports import free_port
@@ -39,8 +43,8 @@ def _read_varint(data: bytes | bytearray, at: int) -> tuple[int, int]:
             return value, used
 
 
-def _take_packet(buffer: bytearray) -> tuple[int, bytes] | None:
-    """Remove one whole packet from the front of `buffer`: (packet type, body)."""
+def _take_packet(buffer: bytearray) -> tuple[int, int, bytes] | None:
+    """Remove one whole packet from the front of `buffer`: (packet type, flags, body)."""
     if len(buffer) < 2:
         return None
     try:
@@ -50,9 +54,9 @@ def _take_packet(buffer: bytearray) -> tuple[int, bytes] | None:
     end = 1 + used + length
     if len(buffer) < end:
         return None
-    kind, body = buffer[0] >> 4, bytes(buffer[1 + used : end])
+    kind, flags, body = buffer[0] >> 4, buffer[0] & 0x0F, bytes(buffer[1 + used : end])
     del buffer[:end]
-    return kind, body
+    return kind, flags, body
 
 
 def _properties(reference: str | None) -> bytes:
@@ -79,6 +83,8 @@ class RefusingBroker:
     reference: str | None = None
     then_disconnect: bool = False
     grant_qos: int | None = None
+    puback: Callable[[str, bytes], bytes] | None = None
+    """(topic, packet id) -> the whole PUBACK packet to send for that PUBLISH."""
     port: int = field(default_factory=free_port)
     connects: int = 0
     _server: socket.socket | None = None
@@ -104,10 +110,11 @@ class RefusingBroker:
             return self.connects
 
     def _serve(self) -> None:
-        assert self._server is not None
+        server = self._server  # `stop` drops the attribute; closing ends accept()
+        assert server is not None
         while True:
             try:
-                conn, _ = self._server.accept()
+                conn, _ = server.accept()
             except OSError:
                 return
             with conn:
@@ -118,7 +125,7 @@ class RefusingBroker:
                         continue
                     with self._lock:
                         self.connects += 1
-                    if self.grant_qos is not None:
+                    if self.grant_qos is not None or self.puback is not None:
                         conn.sendall(connack(0x00))
                         rest = bytearray(first)
                         _take_packet(rest)  # the CONNECT itself
@@ -133,7 +140,8 @@ class RefusingBroker:
                     continue
 
     def _grant(self, conn: socket.socket, pending: bytes) -> None:
-        """Read packets until the client goes; SUBACK every SUBSCRIBE with `grant_qos`."""
+        """Read packets until the client goes; SUBACK every SUBSCRIBE with `grant_qos`,
+        PUBACK every QoS 1 PUBLISH as `puback` says."""
         buffer = bytearray(pending)
         while True:
             packet = _take_packet(buffer)
@@ -143,8 +151,14 @@ class RefusingBroker:
                     return
                 buffer += data
                 continue
-            kind, body = packet
-            if kind == 0x8:  # SUBSCRIBE: packet id, properties, then (filter, options) pairs
+            kind, flags, body = packet
+            if kind == 0x3 and (flags >> 1) & 0x3 == 1 and self.puback is not None:
+                size = int.from_bytes(body[:2], "big")
+                topic, packet_id = body[2 : 2 + size].decode(), body[2 + size : 4 + size]
+                conn.sendall(self.puback(topic, packet_id))
+            if (
+                kind == 0x8 and self.grant_qos is not None
+            ):  # SUBSCRIBE: packet id, properties, then (filter, options) pairs
                 packet_id = body[:2]
                 props_len, used = _read_varint(body, 2)
                 at = 2 + used + props_len
