@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ from edged.contract.bodies import HealthBody
 from edged.contract.topics import Uplink
 from edged.link.embedded_broker import EmbeddedBroker
 from edged.link.health import HealthReporter, health_body
-from edged.link.pump import OutboxPump
+from edged.link.pump import MARK_BATCH, OutboxPump
+from edged.store.outbox import Outbox
 from tests.link.helpers import Observer, link_parts, plain_settings
 from tests.support.daemon_process import DaemonProcess
 from tests.support.mosquitto import Mosquitto
+from tests.support.polling import until
 
 ROOT = "edge/v1/s1/k1"
 
@@ -246,3 +249,41 @@ async def test_a_window_of_pubacks_is_read_a_bounded_burst_per_turn_of_the_loop(
     # A burst reads READ_BURST packets, plus one more read that finds the socket empty.
     assert max(bursts) <= READ_BURST + 1
     assert max(bursts) == READ_BURST, "PUBACKs did queue up, and were read in bursts"
+
+
+async def test_the_pump_publishes_nothing_while_a_fact_is_being_written(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    async with link_parts(tmp_path, plain_settings(mosquitto.port, inflight_window=256)) as parts:
+        await parts.add(20_000, [Uplink.HEALTH])
+        parts.start()
+        pump = parts.link.pump.stats
+        await until(lambda: pump.published >= 500, within_s=10, what="the drain under way")
+
+        async with parts.store.transaction() as tx:  # a shopper's scan, say
+            held_at = pump.published
+            await tx.execute("INSERT INTO sequences (name, value) VALUES ('scan', 1)")
+            await asyncio.sleep(0.05)  # the drain would publish ~1000 in this time
+            assert pump.published == held_at, "not one publish while the fact was open"
+
+        await until(lambda: pump.published > held_at, within_s=5, what="the drain resumes")
+        await wait_until_drained(parts, within_s=60)
+
+
+async def test_delivered_marks_commit_in_batches_a_shopper_can_wait_behind(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    original = Outbox.mark_delivered
+
+    async def spy(self: Outbox, seqs: Sequence[int]) -> None:
+        batches.append(len(seqs))
+        await original(self, seqs)
+
+    monkeypatch.setattr(Outbox, "mark_delivered", spy)
+    async with link_parts(tmp_path, plain_settings(mosquitto.port, inflight_window=1024)) as parts:
+        await parts.add(5000, [Uplink.TXN])
+        parts.start()
+        await wait_until_drained(parts)
+    assert sum(batches) == 5000, "every row marked once"
+    assert max(batches) == MARK_BATCH, "a full window of PUBACKs is split into batches"
