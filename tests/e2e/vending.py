@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
 from tests.e2e.kiosk import Kiosk
-from tests.support.daemon_process import DaemonProcess
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 from tests.support.pty import Pty
 
@@ -94,28 +93,18 @@ class Vending(Kiosk):
 def vending_counter(
     mosquitto: Mosquitto, tmp_path: Path, *, plugged: bool = True, **vending: Any
 ) -> Iterator[Vending]:
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
     relay = Pty(tmp_path / "edged-relay")
     if not plugged:
         relay.unplug()
-    write_vending_config(config, data, mosquitto.port, relay.link, **vending)
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host,
-        mosquitto.port,
-        data / "cloudsim",
-        Settings(user_paying_s=1.5),
-        client_id=f"cloudsim-{tmp_path.name}",
-    )
-    sim.start()
+
+    def write(config: Path, data: Path, port: int) -> None:
+        write_vending_config(config, data, port, relay.link, **vending)
+
     try:
-        counter = Vending(mosquitto, daemon, sim, data)
-        counter.relay = relay
-        counter.wait_ready()
-        yield counter
+        with running_kiosk(
+            mosquitto, tmp_path, write=write, settings=Settings(user_paying_s=1.5), kind=Vending
+        ) as counter:
+            counter.relay = relay
+            yield counter
     finally:
-        daemon.kill()
-        sim.stop()
         relay.close()
