@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,15 +124,16 @@ class Kiosk:
             return [dict(t) for t in self.sim.backend.txns.values()]
 
 
-def write_config(path: Path, data: Path, port: int, *, extra: str = "", **payments: Any) -> None:
-    settings = {"deadline_s": 5, "query_interval_s": 0.5, "native_qr_ttl_s": 10, **payments}
-    lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
-    path.write_text(
-        f"""
+def kiosk_toml(data: Path, port: int, payments: Mapping[str, Any], *, device: str = "") -> str:
+    """The config every e2e daemon starts from: kiosk-1 of site e2e (`device` adds lines to
+    its [device]), its data in `data`, the broker on `port`, a quick reconnect, `payments` as
+    the [payments] section and the simulated display echoing into the log, last."""
+    lines = "\n".join(f"{k} = {v}" for k, v in payments.items())
+    return f"""
 [device]
 site = "e2e"
 id = "kiosk-1"
-
+{device}
 [paths]
 data_dir = "{data}"
 
@@ -150,6 +151,9 @@ reconnect_max_s = 1
 [display]
 driver = "sim"
 echo = true
-{extra}""",
-        encoding="utf-8",
-    )
+"""
+
+
+def write_config(path: Path, data: Path, port: int, *, extra: str = "", **payments: Any) -> None:
+    settings = {"deadline_s": 5, "query_interval_s": 0.5, "native_qr_ttl_s": 10, **payments}
+    path.write_text(kiosk_toml(data, port, settings) + extra, encoding="utf-8")

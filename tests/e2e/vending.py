@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edged.cloudsim.scenarios import Settings
-from tests.e2e.kiosk import Kiosk
+from tests.e2e.kiosk import Kiosk, kiosk_toml
 from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 from tests.support.pty import Pty
@@ -21,32 +21,10 @@ OFF = bytes.fromhex("A00100A1")
 def write_vending_config(path: Path, data: Path, port: int, relay: Path, **vending: Any) -> None:
     settings = {"open_within_s": 5, "left_open_s": 30, "restart_window_s": 60, **vending}
     lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
+    payments = {"deadline_s": 5, "query_interval_s": 0.5}
     path.write_text(
-        f"""
-[device]
-site = "e2e"
-id = "kiosk-1"
-kind = "vending"
-
-[paths]
-data_dir = "{data}"
-
-[broker]
-mode = "external"
-port = {port}
-
-[link]
-reconnect_min_s = 0.1
-reconnect_max_s = 1
-
-[payments]
-deadline_s = 5
-query_interval_s = 0.5
-
-[display]
-driver = "sim"
-echo = true
-
+        kiosk_toml(data, port, payments, device='kind = "vending"\n')
+        + f"""
 [release]
 driver = "serial"
 port = "{relay}"
