@@ -79,9 +79,9 @@ def vending_counter(
         write_vending_config(config, data, port, relay.link, **vending)
 
     try:
-        with running_kiosk(
-            mosquitto, tmp_path, write=write, settings=Settings(user_paying_s=1.5), kind=Vending
-        ) as counter:
+        settings = Settings(user_paying_s=1.5)
+        with running_kiosk(mosquitto, tmp_path, write=write, settings=settings) as kiosk:
+            counter = Vending(kiosk.broker, kiosk.daemon, kiosk.sim, kiosk.data)
             counter.relay = relay
             yield counter
     finally:
