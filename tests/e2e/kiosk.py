@@ -11,10 +11,16 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from edged.cloudsim.server import CloudSim
+from edged.contract.envelope import make_envelope
+from edged.contract.signing import sign_envelope
+from edged.contract.topics import DeviceTopics
 from tests.support.daemon_process import DaemonProcess
 from tests.support.mosquitto import Mosquitto
 
@@ -24,8 +30,29 @@ WECHAT = "1345678901234567"
 """A WeChat Pay code is this plus two digits; the digits pick the cloud's scenario."""
 
 
+TOPICS = DeviceTopics("e2e", "kiosk-1")
+"""The e2e kiosk's topics (the site and id `write_config` gives it)."""
+
+
 def code(ending: str) -> str:
     return WECHAT + ending
+
+
+def forged_success(
+    trade_no: str, key: Ed25519PrivateKey | None, amount: int = ITEMS_TOTAL_FEN
+) -> bytes:
+    """A `pay.result` SUCCESS for the e2e kiosk as anyone on the broker may publish it (on
+    `TOPICS.downlink(Downlink.PAY)`): signed by `key`, or unsigned when it is None."""
+    envelope = make_envelope(
+        type="pay.result",
+        device=TOPICS.device,
+        seq=1,
+        body={"trade_no": trade_no, "amount_fen": amount, "state": "SUCCESS"},
+        now=datetime.now(UTC),
+        clock_synced=True,
+        ttl=timedelta(seconds=60),
+    )
+    return (sign_envelope(envelope, key) if key else envelope).to_bytes()
 
 
 @dataclass
