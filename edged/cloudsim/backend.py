@@ -12,9 +12,10 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from edged.cloudsim.downlink import DownlinkSigner
 from edged.cloudsim.keys import BackendKeys
 from edged.cloudsim.orders import OrderDesk
 from edged.cloudsim.scenarios import RefundScenario, Scenario, Settings, scenario_for_code
@@ -39,8 +40,7 @@ from edged.contract.bodies import (
     dump_body,
     parse_body,
 )
-from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, make_envelope, rfc3339
-from edged.contract.signing import sign_envelope
+from edged.contract.envelope import Envelope, EnvelopeError, decode_envelope, rfc3339
 from edged.contract.topics import PREFIX, DeviceTopics, Downlink
 from edged.contract.txn_summary import summarize
 from edged.services.payments.codes import classify_payment_code
@@ -108,13 +108,13 @@ class Backend:
         self.altered: dict[int, int] = {}
         """sale_no -> amount this backend records for that completed sale (fault tests)."""
         self.releases: dict[int, list[str]] = {}
-        self.desk = OrderDesk(keys.signing)
         """Release id -> the states its `txn.release` reports went through, in order."""
+        self.desk = OrderDesk(keys.signing)
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.rejected: Counter[str] = Counter()
         self._seen: dict[str, None] = {}
-        self._seq = 0
+        self._signer = DownlinkSigner(keys.signing)
         self.closed_unknown: set[str] = set()
         """Trade numbers reversed or closed before their request arrived: refused for ever
         (the contract's NOT_FOUND guarantee)."""
@@ -244,17 +244,7 @@ class Backend:
             "digest": hashlib.sha256(ids.encode()).hexdigest(),
             "txns": [{"txn_id": txn_id, "amount_fen": t["amount_fen"]} for _, txn_id, t in mine],
         }
-        self._seq += 1
-        answer = make_envelope(
-            type="recon.figures",
-            device=device.device,
-            seq=self._seq,
-            body=body,
-            now=datetime.now(UTC),
-            clock_synced=True,
-            ttl=timedelta(seconds=self.settings.result_ttl_s),
-        )
-        signed = sign_envelope(answer, self.keys.signing)
+        signed = self._signer.sign(device, "recon.figures", body, self.settings.result_ttl_s)
         return [Outgoing(device.downlink(Downlink.RECON), signed.to_bytes())]
 
     # -- refunds ------------------------------------------------------------------------
@@ -492,18 +482,7 @@ class Backend:
         self, device: DeviceTopics, body: dict[str, Any], type: str = "pay.result"
     ) -> Outgoing:
         """A `pay.result` (or another cmd/pay) envelope for `device`, signed by the backend."""
-        self._seq += 1
-        now = datetime.now(UTC)
-        envelope = make_envelope(
-            type=type,
-            device=device.device,
-            seq=self._seq,
-            body=body,
-            now=now,
-            clock_synced=True,
-            ttl=timedelta(seconds=self.settings.result_ttl_s),
-        )
-        signed = sign_envelope(envelope, self.keys.signing)
+        signed = self._signer.sign(device, type, body, self.settings.result_ttl_s)
         return Outgoing(device.downlink(Downlink.PAY), signed.to_bytes())
 
     def _remember(self, msg_id: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edged.cloudsim.downlink import DownlinkSigner
 from edged.contract.bodies import (
     OrderCollect,
     OrderLine,
@@ -19,10 +20,9 @@ from edged.contract.bodies import (
     PickupToken,
     dump_body,
 )
-from edged.contract.envelope import Envelope, make_envelope, rfc3339
+from edged.contract.envelope import Envelope, rfc3339
 from edged.contract.ids import new_id
 from edged.contract.pickup import PICKUP_TYPE, encode_pickup_token
-from edged.contract.signing import sign_envelope
 from edged.contract.topics import DeviceTopics, Downlink
 
 SAMPLE_LINES = (
@@ -57,25 +57,13 @@ class Signed:
 
 class OrderDesk:
     def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
+        self._signer = DownlinkSigner(key)
         self.orders: dict[str, PlacedOrder] = {}
-        self._seq = 0
 
     def _sign(
         self, device: DeviceTopics, type_: str, body: dict[str, Any], ttl_s: float
     ) -> Envelope:
-        self._seq += 1
-        now = datetime.now(UTC)
-        envelope = make_envelope(
-            type=type_,
-            device=device.device,
-            seq=self._seq,
-            body=body,
-            now=now,
-            clock_synced=True,
-            ttl=timedelta(seconds=ttl_s),
-        )
-        return sign_envelope(envelope, self._key)
+        return self._signer.sign(device, type_, body, ttl_s)
 
     def place(
         self,

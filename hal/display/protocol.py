@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
-from hal.device import DeviceStatus
+from hal.device import DeviceError, DeviceStatus
 from hal.display.view import DisplayView
 
 
@@ -16,3 +17,12 @@ class Display(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def show_or_log(display: Display, view: DisplayView, log: logging.Logger) -> None:
+    """Show `view`; a display that fails is logged on `log` and skipped, never raised: what
+    the view tells has been committed already, and a broken display must not undo it."""
+    try:
+        await display.show(view)
+    except DeviceError as exc:
+        log.warning("display failed", extra={"reason": str(exc)})

@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from edged.cloudsim.server import CloudSim
+from edged.contract.envelope import make_envelope
+from edged.contract.signing import sign_envelope
+from edged.contract.topics import DeviceTopics
 from tests.support.daemon_process import DaemonProcess
 from tests.support.mosquitto import Mosquitto
 
@@ -24,8 +30,29 @@ WECHAT = "1345678901234567"
 """A WeChat Pay code is this plus two digits; the digits pick the cloud's scenario."""
 
 
+TOPICS = DeviceTopics("e2e", "kiosk-1")
+"""The e2e kiosk's topics (the site and id `write_config` gives it)."""
+
+
 def code(ending: str) -> str:
     return WECHAT + ending
+
+
+def forged_success(
+    trade_no: str, key: Ed25519PrivateKey | None, amount: int = ITEMS_TOTAL_FEN
+) -> bytes:
+    """A `pay.result` SUCCESS for the e2e kiosk as anyone on the broker may publish it (on
+    `TOPICS.downlink(Downlink.PAY)`): signed by `key`, or unsigned when it is None."""
+    envelope = make_envelope(
+        type="pay.result",
+        device=TOPICS.device,
+        seq=1,
+        body={"trade_no": trade_no, "amount_fen": amount, "state": "SUCCESS"},
+        now=datetime.now(UTC),
+        clock_synced=True,
+        ttl=timedelta(seconds=60),
+    )
+    return (sign_envelope(envelope, key) if key else envelope).to_bytes()
 
 
 @dataclass
@@ -124,15 +151,16 @@ class Kiosk:
             return [dict(t) for t in self.sim.backend.txns.values()]
 
 
-def write_config(path: Path, data: Path, port: int, *, extra: str = "", **payments: Any) -> None:
-    settings = {"deadline_s": 5, "query_interval_s": 0.5, "native_qr_ttl_s": 10, **payments}
-    lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
-    path.write_text(
-        f"""
+def kiosk_toml(data: Path, port: int, payments: Mapping[str, Any], *, device: str = "") -> str:
+    """The config every e2e daemon starts from: kiosk-1 of site e2e (`device` adds lines to
+    its [device]), its data in `data`, the broker on `port`, a quick reconnect, `payments` as
+    the [payments] section and the simulated display echoing into the log, last."""
+    lines = "\n".join(f"{k} = {v}" for k, v in payments.items())
+    return f"""
 [device]
 site = "e2e"
 id = "kiosk-1"
-
+{device}
 [paths]
 data_dir = "{data}"
 
@@ -150,6 +178,9 @@ reconnect_max_s = 1
 [display]
 driver = "sim"
 echo = true
-{extra}""",
-        encoding="utf-8",
-    )
+"""
+
+
+def write_config(path: Path, data: Path, port: int, *, extra: str = "", **payments: Any) -> None:
+    settings = {"deadline_s": 5, "query_interval_s": 0.5, "native_qr_ttl_s": 10, **payments}
+    path.write_text(kiosk_toml(data, port, settings) + extra, encoding="utf-8")

@@ -3,31 +3,13 @@ straight to the broker, releases nothing: no sale completes, no receipt prints."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edged.cloudsim.keys import ensure_keys
-from edged.contract.envelope import make_envelope
-from edged.contract.signing import sign_envelope
-from edged.contract.topics import DeviceTopics, Downlink
-from tests.e2e.kiosk import ITEMS_TOTAL_FEN, Kiosk, code
-
-TOPICS = DeviceTopics("e2e", "kiosk-1")
-
-
-def success(trade_no: str, amount: int, key: Ed25519PrivateKey | None) -> bytes:
-    envelope = make_envelope(
-        type="pay.result",
-        device=TOPICS.device,
-        seq=1,
-        body={"trade_no": trade_no, "amount_fen": amount, "state": "SUCCESS"},
-        now=datetime.now(UTC),
-        clock_synced=True,
-        ttl=timedelta(seconds=60),
-    )
-    return (sign_envelope(envelope, key) if key else envelope).to_bytes()
+from edged.contract.topics import Downlink
+from tests.e2e.kiosk import ITEMS_TOTAL_FEN, TOPICS, Kiosk, code, forged_success
 
 
 def test_forged_successes_release_nothing(kiosk: Kiosk) -> None:
@@ -38,10 +20,10 @@ def test_forged_successes_release_nothing(kiosk: Kiosk) -> None:
     trade_no = status["payments"]["open"][0]["trade_no"]
     backend_key = ensure_keys(kiosk.data / "cloudsim").signing
     forged: list[tuple[str, bytes]] = [
-        ("unsigned", success(trade_no, ITEMS_TOTAL_FEN, None)),
-        ("forged", success(trade_no, ITEMS_TOTAL_FEN, Ed25519PrivateKey.generate())),
-        ("wrong amount", success(trade_no, ITEMS_TOTAL_FEN - 1, backend_key)),
-        ("wrong trade", success("0" * 32, ITEMS_TOTAL_FEN, backend_key)),
+        ("unsigned", forged_success(trade_no, None)),
+        ("forged", forged_success(trade_no, Ed25519PrivateKey.generate())),
+        ("wrong amount", forged_success(trade_no, backend_key, amount=ITEMS_TOTAL_FEN - 1)),
+        ("wrong trade", forged_success("0" * 32, backend_key)),
     ]
     for _name, payload in forged:
         kiosk.sim.publish(TOPICS.downlink(Downlink.PAY), payload)

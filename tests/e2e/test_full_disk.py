@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
 from edged.services.checkout import messages as M
 from tests.e2e.kiosk import ITEMS, Kiosk, code, write_config
 from tests.link.helpers import Observer
 from tests.support.daemon_process import DaemonProcess
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 
 DISK_MB = 64
@@ -50,26 +50,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def kiosk_on_small_disk(mosquitto: Mosquitto, tmp_path: Path, small_disk: Path) -> Iterator[Kiosk]:
-    data = small_disk / "data"
-    config = tmp_path / "edged.toml"
-    write_config(config, data, mosquitto.port)
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host,
-        mosquitto.port,
-        data / "cloudsim",
-        Settings(),
-        client_id=f"cloudsim-{tmp_path.name}",
-    )
-    sim.start()
-    try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
+    with running_kiosk(mosquitto, tmp_path, small_disk / "data", settings=Settings()) as kiosk:
         yield kiosk
-    finally:
-        daemon.kill()
-        sim.stop()
 
 
 def fill(disk: Path) -> Path:
@@ -219,18 +201,12 @@ def test_a_crash_between_printing_and_marking_printed_gives_one_extra_receipt_ma
 ) -> None:
     """The window made wide on purpose: the receipt prints while the disk is too full for
     the "printed" mark, the daemon is killed there, and the restart prints it once more."""
-    data = small_disk / "data"
     paper = tmp_path / "paper"  # the printer's output is not on the small disk
-    config = tmp_path / "edged.toml"
-    write_config(config, data, mosquitto.port)
-    config.write_text(config.read_text() + f'\n[printer]\ndriver = "sim"\noutput_dir = "{paper}"\n')
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(mosquitto.host, mosquitto.port, data / "cloudsim", Settings(), client_id="cs-p")
-    sim.start()
-    try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
+    printer = f'\n[printer]\ndriver = "sim"\noutput_dir = "{paper}"\n'
+    with running_kiosk(
+        mosquitto, tmp_path, small_disk / "data", extra=printer, settings=Settings()
+    ) as kiosk:
+        daemon = kiosk.daemon
         daemon.control("sim.paper", {"state": "out"})
         kiosk.fill_basket()
         kiosk.scan(code("89"))
@@ -238,7 +214,7 @@ def test_a_crash_between_printing_and_marking_printed_gives_one_extra_receipt_ma
             "paid, receipt waiting for paper",
             lambda s: s["checkout"]["print_queue"]["problem"] != "",
         )
-        with sqlite3.connect(data / "edged.db") as db:
+        with sqlite3.connect(kiosk.data / "edged.db") as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk)
         daemon.control("sim.paper", {"state": "in"})
@@ -251,9 +227,6 @@ def test_a_crash_between_printing_and_marking_printed_gives_one_extra_receipt_ma
         kiosk.wait_ready()
         kiosk.wait("printed", lambda s: s["checkout"]["print_queue"]["printed"] == 1)
         time.sleep(0.5)  # a wrong third receipt would be out by now
-    finally:
-        daemon.kill()
-        sim.stop()
     first, second = [p.read_text(encoding="utf-8") for p in sorted(paper.glob("receipt-*.txt"))]
     assert "重印 COPY" not in first
     assert "重印 COPY" in second, "the extra receipt says it is a copy"

@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 
 from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
 from edged.services.payments.states import MSG_REVERSING, WITHDRAWN_REASON
 from tests.e2e.kiosk import Kiosk, code, write_config
 from tests.link.helpers import Observer
 from tests.support.cuttable_link import CuttableLink
 from tests.support.daemon_process import DaemonProcess
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 
 DEADLINE_S = 5
@@ -71,22 +71,14 @@ def pay_and_wait(kiosk: Kiosk, before: str) -> dict[str, Any]:
 @pytest.fixture
 def offline_kiosk(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[tuple[Kiosk, CuttableLink]]:
     wifi = CuttableLink(mosquitto.port).start()
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
-    write_config(config, data, wifi.port, deadline_s=DEADLINE_S)
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host, mosquitto.port, data / "cloudsim", Settings(), client_id="cloudsim-off"
-    )
-    sim.start()
+
+    def through_wifi(config: Path, data: Path, _broker_port: int) -> None:
+        write_config(config, data, wifi.port, deadline_s=DEADLINE_S)
+
     try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
-        yield kiosk, wifi
+        with running_kiosk(mosquitto, tmp_path, write=through_wifi, settings=Settings()) as kiosk:
+            yield kiosk, wifi
     finally:
-        daemon.kill()
-        sim.stop()
         wifi.stop()
 
 
@@ -234,24 +226,9 @@ def test_a_broker_restart_during_user_paying_frees_the_kiosk_in_bounded_time(
 
 @pytest.fixture
 def kiosk_with_slow_cloud(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Kiosk]:
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
-    write_config(
-        config, data, mosquitto.port, deadline_s=DEADLINE_S, reverse_timeout_s=REVERSE_TIMEOUT_S
-    )
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host, mosquitto.port, data / "cloudsim", Settings(), client_id="cloudsim-slow"
-    )
-    sim.start()
-    try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
+    payments = {"deadline_s": DEADLINE_S, "reverse_timeout_s": REVERSE_TIMEOUT_S}
+    with running_kiosk(mosquitto, tmp_path, payments=payments, settings=Settings()) as kiosk:
         yield kiosk
-    finally:
-        daemon.kill()
-        sim.stop()
 
 
 def test_an_unconfirmed_reverse_parks_the_sale_and_a_late_success_is_flagged_for_refund(

@@ -5,21 +5,16 @@ exactly one unlock frame per paid sale, not one byte for any other outcome."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edged.cloudsim.keys import ensure_keys
-from edged.contract.envelope import make_envelope
-from edged.contract.signing import sign_envelope
-from edged.contract.topics import DeviceTopics, Downlink
+from edged.contract.topics import Downlink
 from edged.services.release import messages as M
-from tests.e2e.kiosk import ITEMS_TOTAL_FEN, code
+from tests.e2e.kiosk import ITEMS_TOTAL_FEN, TOPICS, code, forged_success
 from tests.e2e.vending import OFF, ON, Vending, vending_counter
 from tests.support.mosquitto import Mosquitto
-
-TOPICS = DeviceTopics("e2e", "kiosk-1")
 
 
 def started(counter: Vending) -> None:
@@ -58,21 +53,6 @@ def test_a_paid_sale_unlocks_the_door_once_and_reports_each_door_event(
             ),
         )
         assert counter.refund_marks() == []
-
-
-def forged_success(
-    trade_no: str, key: Ed25519PrivateKey | None, amount: int = ITEMS_TOTAL_FEN
-) -> bytes:
-    envelope = make_envelope(
-        type="pay.result",
-        device=TOPICS.device,
-        seq=1,
-        body={"trade_no": trade_no, "amount_fen": amount, "state": "SUCCESS"},
-        now=datetime.now(UTC),
-        clock_synced=True,
-        ttl=timedelta(seconds=60),
-    )
-    return (sign_envelope(envelope, key) if key else envelope).to_bytes()
 
 
 def test_declined_reversed_and_forged_payments_put_no_byte_on_the_relay(

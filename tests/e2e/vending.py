@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
-from tests.e2e.kiosk import Kiosk
-from tests.support.daemon_process import DaemonProcess
+from tests.e2e.kiosk import Kiosk, kiosk_toml
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 from tests.support.pty import Pty
 
@@ -22,32 +21,10 @@ OFF = bytes.fromhex("A00100A1")
 def write_vending_config(path: Path, data: Path, port: int, relay: Path, **vending: Any) -> None:
     settings = {"open_within_s": 5, "left_open_s": 30, "restart_window_s": 60, **vending}
     lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
+    payments = {"deadline_s": 5, "query_interval_s": 0.5}
     path.write_text(
-        f"""
-[device]
-site = "e2e"
-id = "kiosk-1"
-kind = "vending"
-
-[paths]
-data_dir = "{data}"
-
-[broker]
-mode = "external"
-port = {port}
-
-[link]
-reconnect_min_s = 0.1
-reconnect_max_s = 1
-
-[payments]
-deadline_s = 5
-query_interval_s = 0.5
-
-[display]
-driver = "sim"
-echo = true
-
+        kiosk_toml(data, port, payments, device='kind = "vending"\n')
+        + f"""
 [release]
 driver = "serial"
 port = "{relay}"
@@ -94,28 +71,18 @@ class Vending(Kiosk):
 def vending_counter(
     mosquitto: Mosquitto, tmp_path: Path, *, plugged: bool = True, **vending: Any
 ) -> Iterator[Vending]:
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
     relay = Pty(tmp_path / "edged-relay")
     if not plugged:
         relay.unplug()
-    write_vending_config(config, data, mosquitto.port, relay.link, **vending)
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host,
-        mosquitto.port,
-        data / "cloudsim",
-        Settings(user_paying_s=1.5),
-        client_id=f"cloudsim-{tmp_path.name}",
-    )
-    sim.start()
+
+    def write(config: Path, data: Path, port: int) -> None:
+        write_vending_config(config, data, port, relay.link, **vending)
+
     try:
-        counter = Vending(mosquitto, daemon, sim, data)
-        counter.relay = relay
-        counter.wait_ready()
-        yield counter
+        settings = Settings(user_paying_s=1.5)
+        with running_kiosk(mosquitto, tmp_path, write=write, settings=settings) as kiosk:
+            counter = Vending(kiosk.broker, kiosk.daemon, kiosk.sim, kiosk.data)
+            counter.relay = relay
+            yield counter
     finally:
-        daemon.kill()
-        sim.stop()
         relay.close()

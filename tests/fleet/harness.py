@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
 from edged.contract.bodies import OpReply
 from edged.contract.envelope import Envelope, decode_envelope
 from edged.control.client import ControlUnavailable
 from edged.fleetctl.keys import generate_key, load_key
 from tests.e2e.kiosk import Kiosk, write_config
 from tests.link.helpers import Observer, Seen
-from tests.support.daemon_process import DaemonProcess
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 
 SITE = "e2e"
@@ -119,25 +117,13 @@ def operator_config(path: Path, data: Path, port: int, public_key: str, **sectio
 def fleet_kiosk(mosquitto: Mosquitto, tmp_path: Path, **sections: str) -> Iterator[Fleet]:
     key_file = tmp_path / "operator" / "key.pem"
     public = generate_key(key_file)
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
-    operator_config(config, data, mosquitto.port, public, **sections)
+
+    def write(path: Path, data: Path, port: int) -> None:
+        operator_config(path, data, port, public, **sections)
+
     observer = Observer("127.0.0.1", mosquitto.port, [f"{ROOT}/#"]).start()
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host,
-        mosquitto.port,
-        data / "cloudsim",
-        Settings(user_paying_s=1.5, native_pay_after_s=1.0),
-        client_id=f"cloudsim-{tmp_path.name}",
-    )
-    sim.start()
     try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
-        yield Fleet(kiosk, key_file, tmp_path, observer)
+        with running_kiosk(mosquitto, tmp_path, write=write) as kiosk:
+            yield Fleet(kiosk, key_file, tmp_path, observer)
     finally:
-        daemon.kill()
-        sim.stop()
         observer.stop()

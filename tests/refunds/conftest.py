@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 
 from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
-from tests.e2e.kiosk import Kiosk, write_config
+from tests.e2e.kiosk import Kiosk
 from tests.link.helpers import Observer
-from tests.support.daemon_process import DaemonProcess
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 
 TECHNICIAN_TOKEN = "tech-token-0123456789"
@@ -33,23 +32,6 @@ def uplink(mosquitto: Mosquitto) -> Iterator[Observer]:
 
 @pytest.fixture
 def kiosk(mosquitto: Mosquitto, tmp_path: Path, uplink: Observer) -> Iterator[Kiosk]:
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
-    write_config(config, data, mosquitto.port, extra=REFUND_CONFIG)
-    daemon = DaemonProcess(config, tmp_path / "daemon")
-    daemon.start()
-    sim = CloudSim(
-        mosquitto.host,
-        mosquitto.port,
-        data / "cloudsim",
-        Settings(user_paying_s=1.5, native_pay_after_s=1.0, refund_processing_s=1.0),
-        client_id=f"cloudsim-{tmp_path.name}",
-    )
-    sim.start()
-    try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
+    settings = Settings(user_paying_s=1.5, native_pay_after_s=1.0, refund_processing_s=1.0)
+    with running_kiosk(mosquitto, tmp_path, extra=REFUND_CONFIG, settings=settings) as kiosk:
         yield kiosk
-    finally:
-        daemon.kill()
-        sim.stop()

@@ -12,17 +12,11 @@ from pathlib import Path
 
 from PIL import Image
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+from edged.services.kiosk_screen import bench
+
+CHROMIUM = Path(bench.CHROMIUM)
+FLAGS = tuple(bench.CHROMIUM_FLAGS)
+"""Headless and quiet, as `edged bench screen` runs it: the tests see the benched browser."""
 KIOSK_VIEWPORT = {"width": 1280, "height": 800}
 
 

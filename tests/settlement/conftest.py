@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from edged.cloudsim.scenarios import Settings
-from edged.cloudsim.server import CloudSim
-from tests.e2e.kiosk import Kiosk, write_config
+from tests.e2e.kiosk import Kiosk
 from tests.link.helpers import Observer
-from tests.support.daemon_process import DaemonProcess
+from tests.support.kiosk_fixture import running_kiosk
 from tests.support.mosquitto import Mosquitto
 
 LIBFAKETIME = next(
@@ -68,26 +66,10 @@ def uplink(mosquitto: Mosquitto) -> Iterator[Observer]:
 def _kiosk(
     mosquitto: Mosquitto, tmp_path: Path, env: dict[str, str], ready_timeout: float
 ) -> Iterator[Kiosk]:
-    data = tmp_path / "data"
-    config = tmp_path / "edged.toml"
-    write_config(config, data, mosquitto.port, extra=SETTLEMENT_CONFIG)
-    daemon = DaemonProcess(config, tmp_path / "daemon", env=env)
-    daemon.start(ready_timeout=ready_timeout)
-    sim = CloudSim(
-        mosquitto.host,
-        mosquitto.port,
-        data / "cloudsim",
-        Settings(user_paying_s=1.5, native_pay_after_s=1.0),
-        client_id=f"cloudsim-{tmp_path.name}",
-    )
-    sim.start()
-    try:
-        kiosk = Kiosk(mosquitto, daemon, sim, data)
-        kiosk.wait_ready()
+    with running_kiosk(
+        mosquitto, tmp_path, extra=SETTLEMENT_CONFIG, env=env, ready_timeout=ready_timeout
+    ) as kiosk:
         yield kiosk
-    finally:
-        daemon.kill()
-        sim.stop()
 
 
 @pytest.fixture

@@ -21,6 +21,12 @@ def recon_reports(uplink: Observer, day: str) -> list[dict[str, Any]]:
     return found
 
 
+def wait_reported(uplink: Observer, day: str, state: str) -> None:
+    """Until the uplink saw the day's `report.recon` in `state`: it is published after the
+    state is committed, so the store says it a moment before the broker has it."""
+    uplink.wait_for(lambda _seen: any(r["state"] == state for r in recon_reports(uplink, day)))
+
+
 def settled_day(kiosk: Kiosk, day: str) -> dict[str, Any]:
     [found] = [d for d in kiosk.status()["settlement"]["days"] if d["business_day"] == day]
     return found
@@ -44,16 +50,8 @@ def test_two_transactions_the_cloud_lost_are_resent_and_the_day_reconciles(
     kiosk.wait("the cloud lost two", lambda _s: len(kiosk.cloud_txns()) == 2)
 
     day = kiosk.daemon.control("report.day", {"print": False})["report"]["business_day"]
-    import time
-
-    time.sleep(2)
-    print(
-        "DBG",
-        kiosk.cloud()["received"],
-        dict(kiosk.sim.backend.rejected),
-        kiosk.status()["link"]["downlink"],
-    )
     kiosk.wait("reconciled", lambda _s: settled_day(kiosk, day)["recon"] == "reconciled")
+    wait_reported(uplink, day, "reconciled")
 
     ids = journal(kiosk)
     first, second = recon_reports(uplink, day)
@@ -79,16 +77,8 @@ def test_an_amount_the_cloud_holds_differently_ends_mismatch_with_that_differenc
     sell(kiosk, ITEMS)
 
     day = kiosk.daemon.control("report.day", {"print": False})["report"]["business_day"]
-    import time
-
-    time.sleep(2)
-    print(
-        "DBG",
-        kiosk.cloud()["received"],
-        dict(kiosk.sim.backend.rejected),
-        kiosk.status()["link"]["downlink"],
-    )
     kiosk.wait("left mismatch", lambda _s: settled_day(kiosk, day)["recon"] == "mismatch")
+    wait_reported(uplink, day, "mismatch")
 
     ids = journal(kiosk)
     difference = {

@@ -20,8 +20,7 @@ from edged.services.printing.queue import PrintQueue
 from edged.services.sales.ledger import SalesLedger
 from edged.services.sales.records import Sale, SaleState, load_sale
 from edged.store import Store, Transaction
-from hal.device import DeviceError
-from hal.display.protocol import Display
+from hal.display.protocol import Display, show_or_log
 from hal.display.view import DisplayView
 
 log = logging.getLogger("edged.checkout")
@@ -130,10 +129,7 @@ class CheckoutSession:
         """The display failing never undoes a committed fact; it is reported and skipped."""
         self.last_view = view
         self._stopped_shown = False
-        try:
-            await self._display.show(view)
-        except DeviceError as exc:
-            log.warning("display failed", extra={"reason": str(exc)})
+        await show_or_log(self._display, view, log)
 
     async def _show_sales_stopped(self) -> None:
         await self._show(

@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from edged.contract.bodies import OrderLine, OrderPlaced, OrderStatus
 from edged.store import Statements
@@ -69,8 +70,19 @@ def load_now(s: Statements, order_id: str) -> Order | None:
     return None if row is None else order_from_row(row)
 
 
-def _lines_json(placed: OrderPlaced) -> str:
-    return json.dumps([line.model_dump(mode="json") for line in placed.lines], ensure_ascii=False)
+def _placed_values(placed: OrderPlaced) -> tuple[Any, ...]:
+    """What `order.created` and `order.changed` store, in the order both statements name the
+    columns: lines, paid_fen, collect_mode, slot, prestocked, code_hash, expires_at."""
+    lines = [line.model_dump(mode="json") for line in placed.lines]
+    return (
+        json.dumps(lines, ensure_ascii=False),
+        placed.paid_fen,
+        placed.collect.mode,
+        placed.collect.slot,
+        int(placed.collect.prestocked),
+        placed.pickup.code_hash,
+        placed.pickup.expires_at,
+    )
 
 
 def insert_now(s: Statements, placed: OrderPlaced) -> bool:
@@ -79,19 +91,7 @@ def insert_now(s: Statements, placed: OrderPlaced) -> bool:
         "INSERT INTO orders (id, state, lines, paid_fen, collect_mode, slot, prestocked, "
         "code_hash, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO NOTHING",
-        (
-            placed.order_id,
-            OrderStatus.RECEIVED.value,
-            _lines_json(placed),
-            placed.paid_fen,
-            placed.collect.mode,
-            placed.collect.slot,
-            int(placed.collect.prestocked),
-            placed.pickup.code_hash,
-            placed.pickup.expires_at,
-            s.now,
-            s.now,
-        ),
+        (placed.order_id, OrderStatus.RECEIVED.value, *_placed_values(placed), s.now, s.now),
     )
     return changed == 1
 
@@ -102,18 +102,7 @@ def replace_now(s: Statements, placed: OrderPlaced) -> bool:
     changed = s.execute(
         "UPDATE orders SET lines = ?, paid_fen = ?, collect_mode = ?, slot = ?, prestocked = ?, "
         f"code_hash = ?, expires_at = ?, updated_at = ? WHERE id = ? AND state IN ({marks})",
-        (
-            _lines_json(placed),
-            placed.paid_fen,
-            placed.collect.mode,
-            placed.collect.slot,
-            int(placed.collect.prestocked),
-            placed.pickup.code_hash,
-            placed.pickup.expires_at,
-            s.now,
-            placed.order_id,
-            *(state.value for state in OPEN),
-        ),
+        (*_placed_values(placed), s.now, placed.order_id, *(state.value for state in OPEN)),
     )
     return changed == 1
 

@@ -50,8 +50,7 @@ from edged.services.orders.records import OPEN, Order
 from edged.services.printing.queue import PrintJob, PrintQueue
 from edged.store import Statements, Store, Transaction
 from edged.store.outbox import Outbox
-from hal.device import DeviceError
-from hal.display.protocol import Display
+from hal.display.protocol import Display, show_or_log
 from hal.display.view import DisplayView
 from hal.printer.document import Columns, PrintDocument, Rule, Text
 from hal.scanner.protocol import Scan
@@ -445,10 +444,7 @@ class OrdersService:
     async def _show(self, headline: str, tone: str) -> None:
         view = DisplayView(headline=headline, tone=tone)
         self.last_view = view
-        try:
-            await self._display.show(view)
-        except DeviceError as exc:
-            log.warning("display failed", extra={"reason": str(exc)})
+        await show_or_log(self._display, view, log)
 
     async def status(self) -> dict[str, Any]:
         rows = await self._store.fetchall(

@@ -29,7 +29,13 @@ from edged.contract.envelope import Envelope
 from edged.contract.topics import Uplink
 from edged.control.server import CommandError
 from edged.link.downlink import DownlinkDelivery, HandlerRejected
-from edged.services.refunds.service import RefundAsk, RefundRefused, RefundsService, Started
+from edged.services.refunds.service import (
+    Origin,
+    RefundAsk,
+    RefundRefused,
+    RefundsService,
+    Started,
+)
 from edged.store import Statements, Transaction
 from edged.store.outbox import Outbox
 
@@ -55,15 +61,7 @@ class RefundOp:
                 "refund command rejected", extra={"reason": str(exc), "msg_id": envelope.id}
             )
             raise HandlerRejected(str(exc)) from None
-        ask = RefundAsk(
-            sale_id=command.sale_id,
-            kind=command.kind,
-            reason=command.reason,
-            origin="ops",
-            lines=tuple((line.line_no, line.quantity) for line in command.lines),
-            amount_fen=command.amount_fen,
-            request_id=command.request_id,
-        )
+        ask = _ask(command, "ops")
 
         def start_and_reply(s: Statements) -> None:
             try:
@@ -104,6 +102,19 @@ class RefundOp:
         tx.defer(start_and_reply)
 
 
+def _ask(command: RefundCommand, origin: Origin) -> RefundAsk:
+    """The refund the command asks for, as the service takes it from either origin."""
+    return RefundAsk(
+        sale_id=command.sale_id,
+        kind=command.kind,
+        reason=command.reason,
+        origin=origin,
+        lines=tuple((line.line_no, line.quantity) for line in command.lines),
+        amount_fen=command.amount_fen,
+        request_id=command.request_id,
+    )
+
+
 def _detail(started: Started) -> str:
     if started.again:
         return f"already started: refund {started.refund_no} is {started.state}"
@@ -137,15 +148,7 @@ class TechnicianRefunds:
             )
         except ValueError as exc:
             raise CommandError(f"not a refund request: {_first_line(exc)}") from None
-        ask = RefundAsk(
-            sale_id=command.sale_id,
-            kind=command.kind,
-            reason=command.reason,
-            origin="technician",
-            lines=tuple((line.line_no, line.quantity) for line in command.lines),
-            amount_fen=command.amount_fen,
-            request_id=command.request_id,
-        )
+        ask = _ask(command, "technician")
         try:
             started = await self._refunds.start(ask)
         except RefundRefused as exc:

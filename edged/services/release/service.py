@@ -32,7 +32,7 @@ from edged.services.release.records import Release
 from edged.store import Statements, Store
 from edged.store.outbox import Outbox
 from hal.device import DeviceError
-from hal.display.protocol import Display
+from hal.display.protocol import Display, show_or_log
 from hal.display.view import DisplayView
 from hal.release.protocol import DoorEvent, DoorEventKind, ReleaseDevice
 
@@ -377,10 +377,7 @@ class ReleaseService:
         """The display failing never undoes a committed fact; it is reported and skipped."""
         view = DisplayView(headline=headline, lines=lines, tone=tone)
         self.last_view = view
-        try:
-            await self._display.show(view)
-        except DeviceError as exc:
-            log.warning("display failed", extra={"reason": str(exc)})
+        await show_or_log(self._display, view, log)
 
     # -- status --------------------------------------------------------------------------
 
