@@ -25,12 +25,10 @@ from pathlib import Path
 
 from edged.link.drain_bench import (
     BENCH_TOPICS,
-    RAW_WIDE_WINDOW,
-    LocalMosquitto,
+    bench_broker,
     bench_link,
     fill_backlog,
-    raw_paho_rate,
-    sample_payload,
+    raw_baseline,
 )
 from edged.runtime.clock import SystemClock
 from edged.runtime.heap import freeze_startup_heap
@@ -72,26 +70,14 @@ def run_drain_while_selling(
     ticks = cpu_ticks()
     with tempfile.TemporaryDirectory(prefix="edged-bench-") as tmp:
         work = Path(tmp)
-        broker = None
-        if host is None:
-            broker = LocalMosquitto(work)
-            host, port = "127.0.0.1", broker.port
-        assert port is not None
-        try:
-            payload = sample_payload()
-            raw, raw_cpu_ms = max(
-                _raw_with_cpu(host, port, payload, messages, window),
-                _raw_with_cpu(host, port, payload, messages, RAW_WIDE_WINDOW),
-            )
+        with bench_broker(work, host, port) as (host, port):
+            raw, raw_cpu_ms = raw_baseline(host, port, messages, window)
             measured = asyncio.run(
                 _drain_while_selling(
                     host, port, messages, window, work, scan_interval_s, scans_per_sale
                 )
             )
-        finally:
-            if broker is not None:
-                broker.stop()
-            shutil.rmtree(work / "printer", ignore_errors=True)
+        shutil.rmtree(work / "printer", ignore_errors=True)
     drain, shopper, txn_wait, cpu_ms = measured
     return DrainWhileSellingResult(
         messages,
@@ -107,15 +93,6 @@ def run_drain_while_selling(
         cpu_ms,
         raw_cpu_ms,
     )
-
-
-def _raw_with_cpu(
-    host: str, port: int, payload: bytes, messages: int, inflight: int
-) -> tuple[float, float]:
-    """(rate, process CPU ms per message) of one raw paho run."""
-    before = time.process_time()
-    rate = raw_paho_rate(host, port, payload, messages, inflight)
-    return rate, (time.process_time() - before) * 1000 / messages
 
 
 async def _drain_while_selling(
