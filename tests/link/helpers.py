@@ -273,3 +273,16 @@ def first_seen_in_order(seen: list[Seen], order: dict[str, int]) -> dict[str, li
         firsts.add(msg_id)
         per_topic.setdefault(message.topic, []).append(order[msg_id])
     return per_topic
+
+
+KNOWN_REASONS = {
+    "oversized",
+    "misaddressed",
+    "malformed",
+    "unsigned",
+    "forged",
+    "no_expiry",
+    "expired",
+    "replayed",
+}
+"""Every reason a downlink message may be refused for: what the fuzzers accept, no other."""

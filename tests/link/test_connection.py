@@ -130,21 +130,26 @@ async def test_mqtt5_falls_back_to_311_against_the_embedded_broker(tmp_path: Pat
     assert status["protocol"] == "mqtt311" and status["delivered"] >= 50
 
 
+def health_reporter(parts: Any) -> HealthReporter:
+    """The daemon's reporter on these parts alone: no store guard, devices or tasks."""
+
+    async def body() -> HealthBody:
+        return health_body(
+            link_status=await parts.link.status(),
+            store=parts.store,
+            maintenance=None,
+            devices=[],
+            tasks=[],
+        )
+
+    return HealthReporter(parts.store, parts.outbox, 30, body)
+
+
 async def test_health_reports_supersede_each_other_in_the_outbox(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     async with link_parts(tmp_path, plain_settings(mosquitto.port)) as parts:
-
-        async def body() -> HealthBody:
-            return health_body(
-                link_status=await parts.link.status(),
-                store=parts.store,
-                maintenance=None,
-                devices=[],
-                tasks=[],
-            )
-
-        reporter = HealthReporter(parts.store, parts.outbox, 30, body)
+        reporter = health_reporter(parts)
         await reporter.report()
         await reporter.report()
         rows = await parts.store.fetchall("SELECT topic, payload FROM outbox")
@@ -163,17 +168,7 @@ async def test_a_health_report_never_supersedes_the_boot_record_on_its_topic(
         boot = {"boot_id": "b1", "version": "1", "previous_boot_id": None}
         async with parts.store.transaction() as tx:
             await parts.outbox.add(tx, Uplink.HEALTH, "device.boot", boot)
-
-        async def body() -> HealthBody:
-            return health_body(
-                link_status=await parts.link.status(),
-                store=parts.store,
-                maintenance=None,
-                devices=[],
-                tasks=[],
-            )
-
-        reporter = HealthReporter(parts.store, parts.outbox, 30, body)
+        reporter = health_reporter(parts)
         await reporter.report()
         await reporter.report()
         rows = await parts.store.fetchall("SELECT payload FROM outbox ORDER BY seq")

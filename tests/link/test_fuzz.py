@@ -19,19 +19,9 @@ from edged.contract.topics import DeviceTopics, Downlink
 from edged.link.downlink import DownlinkDelivery, DownlinkRouter, DownlinkVerifier
 from edged.store import Store, Transaction
 from edged.store.inbox import Inbox
-from tests.link.helpers import DEVICE, SITE, FixedClock
+from tests.link.helpers import DEVICE, KNOWN_REASONS, SITE, FixedClock
 
 TOPICS = DeviceTopics(SITE, DEVICE)
-KNOWN_REASONS = {
-    "oversized",
-    "misaddressed",
-    "malformed",
-    "unsigned",
-    "forged",
-    "no_expiry",
-    "expired",
-    "replayed",
-}
 REFUSAL = re.compile(
     r"oversized: \d+ bytes > 1024"
     r"|malformed JSON: (JSONDecodeError|UnicodeDecodeError|nested \d+ deep > 32"

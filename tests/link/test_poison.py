@@ -37,7 +37,7 @@ from edged.link.downlink import (
 )
 from edged.store import Store, Transaction
 from edged.store.inbox import Inbox
-from tests.link.helpers import DEVICE, SITE, FixedClock
+from tests.link.helpers import DEVICE, KNOWN_REASONS, SITE, FixedClock
 from tests.support.poison import POISON_DETAILS, poison_payloads
 
 TOPICS = DeviceTopics(SITE, DEVICE)
@@ -213,16 +213,6 @@ def test_only_the_store_failing_keeps_the_message_for_later(
 
 # -- hypothesis: near-valid envelopes with poison injected, and raw bytes ------------------
 
-KNOWN_REASONS = {
-    "oversized",
-    "misaddressed",
-    "malformed",
-    "unsigned",
-    "forged",
-    "no_expiry",
-    "expired",
-    "replayed",
-}
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
