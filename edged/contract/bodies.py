@@ -203,6 +203,10 @@ class TxnBody(Body):
     clock_synced: bool
 
 
+RequestId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+"""An operations request's id (`cmd/op`); its replies go to `rsp/{request_id}`."""
+
+
 class ReleaseState(StrEnum):
     PENDING = "pending"
     """Committed with the payment (or the redeemed order), before the relay is energised."""
@@ -219,12 +223,15 @@ class ReleaseState(StrEnum):
 
 
 class ReleaseReport(Body):
-    """`txn.release` (on evt/txn for a sale): a release's new state, committed before it is
-    sent, once per change. `refund_marked` says the sale is marked for a full refund."""
+    """`txn.release` (on evt/txn for a sale, or for an `op.door.unlock` request, which names
+    `request_id`): a release's new state, committed before it is sent, once per change.
+    `refund_marked` says the sale is marked for a full refund."""
 
     release_id: int = Field(ge=1, strict=True)
     sale_id: SaleId | None = None
     order_id: str | None = Field(None, min_length=1, max_length=64)
+    request_id: RequestId | None = None
+    """The operations request that released the door (staff, remotely); no refund mark."""
     slot: int = Field(ge=1, le=64, strict=True)
     state: ReleaseState
     reason: str = Field("", max_length=200)
@@ -465,7 +472,6 @@ class DeviceState(Body):
 # -- downlink: cfg at three scopes; uplink: evt/cfg -----------------------------------------
 
 ConfigVersion = Annotated[int, Field(ge=1, le=2**53, strict=True)]
-RequestId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class ConfigScope(StrEnum):
@@ -549,6 +555,14 @@ class ReprintOp(OpRequest):
 
 class DrawerOpenOp(OpRequest):
     """`op.drawer.open`: kick the cash drawer; refused while a payment is open."""
+
+
+class DoorUnlockOp(OpRequest):
+    """`op.door.unlock`: release one door or slot for staff (restocking, goods that stuck);
+    the release is committed before the relay is energised; refused while a payment is open."""
+
+    slot: int = Field(ge=1, le=64, strict=True)
+    """Which door or slot, 1..the release device's slots."""
 
 
 class DiagnosticsOp(OpRequest):
@@ -855,6 +869,7 @@ MESSAGES: dict[str, tuple[Uplink | Downlink, type[Body], str]] = {
     "cfg.state": (Uplink.CFG, ConfigState, ConfigState.__doc__ or ""),
     "op.reprint": (Downlink.OP, ReprintOp, ReprintOp.__doc__ or ""),
     "op.drawer.open": (Downlink.OP, DrawerOpenOp, DrawerOpenOp.__doc__ or ""),
+    "op.door.unlock": (Downlink.OP, DoorUnlockOp, DoorUnlockOp.__doc__ or ""),
     "op.diagnostics": (Downlink.OP, DiagnosticsOp, DiagnosticsOp.__doc__ or ""),
     "op.stock.resync": (Downlink.OP, StockResyncOp, StockResyncOp.__doc__ or ""),
     "op.log.level": (Downlink.OP, LogLevelOp, LogLevelOp.__doc__ or ""),

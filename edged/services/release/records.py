@@ -1,4 +1,5 @@
-"""The `releases` table: one row per sale or order, every state change a guarded UPDATE.
+"""The `releases` table: one row per sale, order or operations request (`op.door.unlock`),
+every state change a guarded UPDATE.
 
     pending ─► unlocked ─► opened ─► closed
        │          │           └──► left_open ─► closed
@@ -6,6 +7,8 @@
        │          └──► failed (the relay could not be switched, or edged stopped meanwhile)
        └──► not_opened (a restart too long after the payment: never unlocked; refund mark)
 
+A request's release is never marked for refund (nothing was paid); one left `pending` by a
+restart ends `failed` without an unlock (its command ended as interrupted).
 `ended_at` is set when a release is over; a lock pulsed without a door sensor ends `unlocked`.
 Functions here run in the writer thread (`Statements`), inside the caller's transaction.
 """
@@ -23,7 +26,7 @@ ACTIVE = (ReleaseState.UNLOCKED, ReleaseState.OPENED, ReleaseState.LEFT_OPEN)
 REFUND_REASON = "goods_not_released"
 
 COLUMNS = (
-    "id, sale_id, order_id, slot, state, reason, paid_at, created_at, updated_at, "
+    "id, sale_id, order_id, request_id, slot, state, reason, paid_at, created_at, updated_at, "
     "unlocked_at, opened_at, ended_at"
 )
 
@@ -33,6 +36,7 @@ class Release:
     id: int
     sale_id: str | None
     order_id: str | None
+    request_id: str | None
     slot: int
     state: ReleaseState
     reason: str
@@ -51,6 +55,7 @@ def release_from_row(row: sqlite3.Row) -> Release:
         id=int(row["id"]),
         sale_id=row["sale_id"],
         order_id=row["order_id"],
+        request_id=row["request_id"],
         slot=int(row["slot"]),
         state=ReleaseState(row["state"]),
         reason=row["reason"],
@@ -62,14 +67,25 @@ def release_from_row(row: sqlite3.Row) -> Release:
 
 
 def create_pending_now(
-    s: Statements, *, slot: int, sale_id: str | None = None, order_id: str | None = None
+    s: Statements,
+    *,
+    slot: int,
+    sale_id: str | None = None,
+    order_id: str | None = None,
+    request_id: str | None = None,
 ) -> Release | None:
-    """The release of a just-paid sale (or redeemed order); None when it already has one."""
+    """The release of a just-paid sale (a redeemed order, an operations request); None when
+    it already has one."""
     row = s.fetchone(
-        "INSERT INTO releases (sale_id, order_id, slot, state, paid_at, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING " + COLUMNS,
-        (sale_id, order_id, slot, ReleaseState.PENDING.value, s.now, s.now, s.now),
+        "INSERT INTO releases (sale_id, order_id, request_id, slot, state, paid_at, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING " + COLUMNS,
+        (sale_id, order_id, request_id, slot, ReleaseState.PENDING.value, s.now, s.now, s.now),
     )
+    return None if row is None else release_from_row(row)
+
+
+def load_for_request_now(s: Statements, request_id: str) -> Release | None:
+    row = s.fetchone(f"SELECT {COLUMNS} FROM releases WHERE request_id = ?", (request_id,))
     return None if row is None else release_from_row(row)
 
 
