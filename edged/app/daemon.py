@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from edged import __version__
+from edged.app import door_unlock
 from edged.app.boot_record import record_boot
 from edged.app.health import DaemonHealth, LiveSections
 from edged.cloudsim.embedded import start_beside_daemon
@@ -244,12 +245,13 @@ class Daemon:
         await orders.setup(ctx, display=devices.display, printing=print_queue, releases=releases)
         await refunds.setup(ctx, printing=print_queue)
         await settlement.setup(ctx, printing=print_queue)
-        await ops.setup(
+        operations = await ops.setup(
             ctx, printing=print_queue, printer=devices.printer,
             status=functools.partial(self._status_command, devices, {}), logs=self.logs,
             stock_levels=catalog_levels, busy=lambda: till.phase is not Phase.IDLE,
             payment_open=collector.busy, request_restart=self.request_restart,
         )  # fmt: skip
+        door_unlock.register(operations.table, releases)
         await fleet_config.setup(
             ctx, file_raw=self.file_raw, start=start,
             busy=lambda: collector.busy() or till.phase is Phase.PAYING,

@@ -10,4 +10,5 @@ DOOR_LEFT_OPEN = "柜门未关，请关好柜门 Door left open: please close th
 THANK_YOU = "谢谢惠顾 Thank you"
 NOT_OPENED = "柜门未打开，款项将原路退回 Door not opened: your payment will be refunded"
 NOT_RELEASED = "无法开门，款项将原路退回 Door could not open: your payment will be refunded"
+COULD_NOT_OPEN = "无法开门 Door could not open"
 ASK_STAFF = "请联系店员 Please ask staff for help"

@@ -11,6 +11,11 @@ payment, else it ends `not_opened` and the sale is marked for refund (`refund_ma
 `unlocked` one is never unlocked again (the relay may have been energised): the door found
 open continues as `opened`, otherwise it ends `failed` for staff to look at; an `opened` or
 `left_open` one is watched by reading the sensor until the door closes.
+
+Staff may release a door remotely (`op.door.unlock`): `unlock_for_request` commits the
+request's `pending` release, then takes the same path (unlocked, the relay, the door's events),
+never a second time for the same request and never with a refund mark. A request's release
+left `pending` by a restart ends `failed` without an unlock: its command ended as interrupted.
 """
 
 from __future__ import annotations
@@ -44,6 +49,24 @@ CLOCK_TOLERANCE_S = 5.0
 """A payment stamped up to this far in the future still counts as just now (clock steps)."""
 WATCH_INTERVAL_S = 0.5
 """How often a door left open across a restart is read until it closes."""
+
+
+class SlotBusy(Exception):
+    """The slot is released already (a door still unlocked or open): nothing was written."""
+
+    def __init__(self, release: Release) -> None:
+        super().__init__(f"slot {release.slot} is already released (release {release.id})")
+        self.release = release
+
+
+@dataclass(frozen=True)
+class DoorUnlock:
+    """What came of an operations request's unlock: `energised` once the relay was switched,
+    else `reason` says why not (the device's own words)."""
+
+    release: Release
+    energised: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,8 @@ class ReleaseService:
         self._display = display
         self._settings = settings
         self._kick = asyncio.Event()
+        self._in_hand: set[str] = set()
+        """Requests whose unlock `unlock_for_request` carries out now (the loop leaves them)."""
         self._followed: set[int] = set()
         """Releases whose door this run of the device follows (others are watched by polling)."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,6 +152,43 @@ class ReleaseService:
             return  # it has one already: never a second release for the same sale
         self._report_now(s, release)
         s.after.append(self._kick.set)
+
+    async def unlock_for_request(self, request_id: str, slot: int) -> DoorUnlock:
+        """Release `slot` for an operations request: its `pending` release commits first, then
+        the relay is energised, once. Raises SlotBusy (nothing written) when the slot is
+        released already, ValueError for a slot the device does not have."""
+        if not 1 <= slot <= self._device.slots:
+            raise ValueError(f"slot {slot} does not exist (the release device has 1-{self.slots})")
+        self._in_hand.add(request_id)
+        try:
+
+            def create(s: Statements) -> tuple[Release, bool]:
+                stored = records.load_for_request_now(s, request_id)
+                if stored is not None:
+                    return stored, False  # never a second release for the same request
+                busy = records.active_on_slot_now(s, slot)
+                if busy is not None:
+                    raise SlotBusy(busy)
+                release = records.create_pending_now(s, slot=slot, request_id=request_id)
+                if release is None:
+                    raise RuntimeError(f"no release row for request {request_id}")
+                self._report_now(s, release)
+                return release, True
+
+            async with self._store.transaction() as tx:
+                release, created = await tx.run(create)
+            if not created:
+                return DoorUnlock(release, False, f"already released ({release.state.value})")
+            outcome = await self._unlock(release)
+            if isinstance(outcome, Release):
+                return DoorUnlock(outcome, True)
+            if outcome is None:
+                reason = f"slot {slot} was released for another sale meanwhile; not unlocked"
+                await self._change(release, ReleaseState.FAILED, reason=reason, ends=True)
+                return DoorUnlock(release, False, reason)
+            return DoorUnlock(release, False, outcome)
+        finally:
+            self._in_hand.discard(request_id)
 
     # -- the supervised task ---------------------------------------------------------------
 
@@ -178,6 +240,15 @@ class ReleaseService:
         async with self._store.transaction() as tx:
             pending = await tx.run(records.pending_now)
         for release in pending:
+            if release.request_id is not None:
+                if release.request_id not in self._in_hand:
+                    await self._change(
+                        release,
+                        ReleaseState.FAILED,
+                        reason="edged stopped before the unlock; not unlocked",
+                        ends=True,
+                    )
+                continue  # unlock_for_request carries it out itself
             age = self._age_s(release.paid_at)
             if age is None or age > self._settings.restart_window_s:
                 when = "unknown" if age is None else f"{age:.0f} s"
@@ -193,7 +264,10 @@ class ReleaseService:
                 continue
             await self._unlock(release)
 
-    async def _unlock(self, release: Release) -> None:
+    async def _unlock(self, release: Release) -> Release | str | None:
+        """Claim the slot and energise the relay: the unlocked release, the reason it failed,
+        or None when the slot is busy (the release stays pending)."""
+
         def claim(s: Statements) -> Release | None:
             if records.active_on_slot_now(s, release.slot) is not None:
                 return None  # the slot is busy (a door still open): wait for it
@@ -202,7 +276,7 @@ class ReleaseService:
         async with self._store.transaction() as tx:
             unlocked = await tx.run(claim)
         if unlocked is None:
-            return
+            return None
         self._followed.add(release.id)  # before any event of this door can arrive
         self.gate.hold()
         try:
@@ -218,14 +292,21 @@ class ReleaseService:
             await self._change(
                 unlocked, ReleaseState.FAILED, reason=str(exc)[:200], ends=True, refund=True
             )
-            await self._show(M.NOT_RELEASED, [M.ASK_STAFF], "error")
-            return
+            failed = M.NOT_RELEASED if release.request_id is None else M.COULD_NOT_OPEN
+            await self._show(failed, [M.ASK_STAFF], "error")
+            return str(exc)[:200]
         self.unlocks += 1
         log.info(
             "released",
-            extra={"release_id": release.id, "sale_id": release.sale_id, "slot": release.slot},
+            extra={
+                "release_id": release.id,
+                "sale_id": release.sale_id,
+                "request_id": release.request_id,
+                "slot": release.slot,
+            },
         )
         await self._show(self._open_text(release), [M.CLOSE_DOOR], "ok")
+        return unlocked
 
     async def _watch_unfollowed(self) -> bool:
         """Doors left open across a restart: read the sensor until they close."""
@@ -342,6 +423,7 @@ class ReleaseService:
             release_id=release.id,
             sale_id=release.sale_id,
             order_id=release.order_id,
+            request_id=release.request_id,
             slot=release.slot,
             state=release.state,
             reason=release.reason,
@@ -349,7 +431,7 @@ class ReleaseService:
             at=s.now,
             clock_synced=self._store.clock.synced(),
         )
-        if release.sale_id is not None:
+        if release.order_id is None:  # a sale's, or an operations request's
             self._outbox.write(s, Uplink.TXN, RELEASE_REPORT, dump_body(body))
         else:
             self._outbox.write(s, Uplink.ORDER, ORDER_RELEASE_REPORT, dump_body(body))
@@ -384,13 +466,14 @@ class ReleaseService:
     async def status(self) -> dict[str, Any]:
         # One statement, one snapshot: the active releases and the newest one agree.
         rows = await self._store.fetchall(
-            "SELECT id, sale_id, order_id, slot, state, reason, paid_at, ended_at FROM releases "
+            "SELECT id, sale_id, order_id, request_id, slot, state, reason, paid_at, ended_at "
+            "FROM releases "
             "WHERE ended_at IS NULL OR id = (SELECT MAX(id) FROM releases) ORDER BY id"
         )
         active = [row for row in rows if row["ended_at"] is None]
         last = rows[-1] if rows else None
         attention = await self._store.fetchall(
-            "SELECT id, sale_id, order_id, slot, reason, ended_at FROM releases "
+            "SELECT id, sale_id, order_id, request_id, slot, reason, ended_at FROM releases "
             "WHERE state = ? ORDER BY id DESC LIMIT 10",
             (ReleaseState.FAILED.value,),
         )
