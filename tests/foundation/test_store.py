@@ -488,3 +488,66 @@ async def test_the_wal_is_copied_back_by_the_store_s_checkpointer_not_inside_a_c
         assert await store.fetchone("SELECT value FROM sequences WHERE name = 'last'") is not None
     finally:
         await store.close()
+
+
+async def test_releases_survive_the_migration_that_lets_a_request_release_a_door(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edged.db"
+    old = await Store.open(path, SystemClock(), bundled_migrations()[:11])
+    async with old.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO sales (id, seq, state, total_fen, created_at, clock_synced, updated_at) "
+            "VALUES ('sale-1', 1, 'paid', 500, ?, 1, ?)",
+            (tx.now, tx.now),
+        )
+        for n, owner in enumerate(("sale_id", "order_id", "order_id")):
+            await tx.execute(
+                f"INSERT INTO releases ({owner}, slot, state, reason, paid_at, created_at, "
+                "updated_at, unlocked_at, ended_at) VALUES (?, 2, 'closed', 'r', ?, ?, ?, ?, ?)",
+                ("sale-1" if owner == "sale_id" else f"order-{n}", *[tx.now] * 5),
+            )
+        await tx.execute("DELETE FROM releases WHERE id = 3")  # pruned
+    columns = (
+        "id, sale_id, order_id, slot, state, reason, paid_at, created_at, updated_at, "
+        "unlocked_at, opened_at, ended_at"
+    )
+    before = [tuple(r) for r in await old.fetchall(f"SELECT {columns} FROM releases ORDER BY id")]
+    await old.close()
+
+    store = await open_store(path)
+    try:
+        rows = await store.fetchall(f"SELECT {columns} FROM releases ORDER BY id")
+        assert [tuple(r) for r in rows] == before and len(before) == 2
+        owners = await store.fetchall("SELECT request_id FROM releases ORDER BY id")
+        assert [r[0] for r in owners] == [None, None]
+        indexes = await store.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'releases' "
+            "ORDER BY name"
+        )
+        assert [r[0] for r in indexes] == [
+            "releases_active",
+            "releases_one_per_order",
+            "releases_one_per_request",
+            "releases_one_per_sale",
+        ]
+        insert = (
+            "INSERT INTO releases (sale_id, order_id, request_id, slot, state, paid_at, "
+            "created_at, updated_at) VALUES (?, ?, ?, 1, 'pending', ?, ?, ?)"
+        )
+        async with store.transaction() as tx:
+            new_id = await tx.insert(insert, (None, None, "req-0001", *[tx.now] * 3))
+        assert new_id == 4, "release ids are never reused"
+        for owners in [
+            (None, None, None),
+            ("sale-1", None, "req-0002"),
+            (None, "order-x", "req-0003"),
+            (None, None, "req-0001"),  # one release per request
+        ]:
+            with pytest.raises(sqlite3.IntegrityError):
+                async with store.transaction() as tx:
+                    await tx.execute(insert, (*owners, *[tx.now] * 3))
+        fk = await store.fetchall("PRAGMA foreign_key_check")
+        assert list(fk) == []
+    finally:
+        await store.close()
