@@ -54,7 +54,9 @@ def register(commands: Any) -> None:
 
     op = sub.add_parser("op", help="send a signed operations command to one device")
     op.add_argument("device", help="SITE/DEVICE")
-    op.add_argument("command", help="reprint, drawer.open, diagnostics, stock.resync, ...")
+    op.add_argument(
+        "command", help="reprint, drawer.open, door.unlock, diagnostics, stock.resync, ..."
+    )
     op.add_argument("args", nargs="*", metavar="NAME=VALUE", help="command arguments (JSON values)")
     op.add_argument("--key", type=Path, required=True, help="the operator's signing key")
     op.add_argument("--wait", action="store_true", help="wait for the final reply")
