@@ -37,7 +37,7 @@ def door_fleet(
     public = generate_key(key_file)
 
     def write(config: Path, data: Path, port: int) -> None:
-        write_vending_config(config, data, port, relay.link)
+        write_vending_config(config, data, port, relay.link, open_within_s=30)
         with config.open("a", encoding="utf-8") as out:
             out.write(f'\n[security]\ntrusted_keys = ["{public}"]\n')
 
