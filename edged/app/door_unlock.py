@@ -24,15 +24,12 @@ def door_unlock(releases: ReleaseService) -> OpHandler:
     from edged.services.release.service import SlotBusy  # vending only
 
     async def handle(request: DoorUnlockOp, _progress: OpProgress) -> dict[str, Any]:
-        if not 1 <= request.slot <= releases.slots:
-            raise OpRefused(
-                f"slot {request.slot} does not exist; the release device has slots "
-                f"1-{releases.slots}"
-            )
         try:
             outcome = await releases.unlock_for_request(request.request_id, request.slot)
         except SlotBusy as exc:
             raise OpRefused(f"refused: {exc}") from None
+        except ValueError as exc:  # a slot the device does not have: nothing was written
+            raise OpRefused(str(exc)) from None
         if not outcome.energised:
             raise OpFailed(f"the door did not unlock: {outcome.reason}")
         return {"release_id": outcome.release.id, "slot": outcome.release.slot}

@@ -158,7 +158,9 @@ class ReleaseService:
         the relay is energised, once. Raises SlotBusy (nothing written) when the slot is
         released already, ValueError for a slot the device does not have."""
         if not 1 <= slot <= self._device.slots:
-            raise ValueError(f"slot {slot} does not exist (the release device has 1-{self.slots})")
+            raise ValueError(
+                f"slot {slot} does not exist; the release device has slots 1-{self.slots}"
+            )
         self._in_hand.add(request_id)
         try:
 
